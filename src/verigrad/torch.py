@@ -1,0 +1,493 @@
+"""PyTorch interop: check any torch backward pass with verigrad, and compare a verigrad network with torch.
+
+This module is an optional extra: ``import verigrad`` never imports it, and importing it without PyTorch
+raises an :class:`ImportError` that names the extra (``pip install "verigrad[torch]"``).
+
+Two entry points:
+
+``check(fn, *inputs, dLdf=None, **options)``
+    Verify the gradients torch autograd computes for ``fn`` (any differentiable torch callable, the
+    ``.apply`` of a custom :class:`torch.autograd.Function`, or an :class:`torch.nn.Module`) against finite
+    differences, with the same methods, modes, diagnoses (scale, sign, transpose, one column wrong, kink,
+    float32 round-off, ...) and worst-entry report as the NumPy checker :mod:`verigrad.check`.
+
+``parity(numpy_model, torch_module, X, y, loss)``
+    Copy the weights of a verigrad ``NeuralNetwork`` into an equivalent torch module (built when not
+    given), run both, and compare outputs, losses and every gradient, with torch autograd as the
+    reference.
+
+How ``check`` works. With an upstream gradient :math:`G` (``dLdf``; random normal by default, ``1`` for a
+scalar output) the checked quantity is the scalar
+
+.. math:: L(\\theta) = \\sum_{ij\\ldots} f(\\theta)_{ij\\ldots} \\, G_{ij\\ldots}
+
+whose gradient with respect to every input and parameter :math:`\\theta` is exactly the vector-Jacobian
+product torch's backward computes. The analytic side runs torch autograd on copies of the caller's
+tensors in their *original* dtype (so a float32 backward is judged as float32); the numerical side
+evaluates :math:`L` on float64 copies whose storage is shared with NumPy arrays, which
+:func:`verigrad.check.check_params` perturbs in place. The caller's tensors, parameters, buffers and
+``.grad`` fields are never written.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+try:
+    import torch
+except ImportError as _exc:  # pragma: no cover - exercised only without torch installed
+    raise ImportError(
+        "verigrad.torch needs PyTorch, which is an optional extra of verigrad. "
+        'Install it with: pip install "verigrad[torch]"'
+    ) from _exc
+
+__all__ = [
+    "TorchCheckError",
+    "check",
+    "ParityEntry",
+    "ParityReport",
+    "parity",
+    "to_torch",
+]
+
+
+class TorchCheckError(RuntimeError):
+    """Raised when ``fn`` cannot be checked at all (e.g. it fails in float64 and ``double=True``)."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# small helpers
+# ----------------------------------------------------------------------------------------------------
+
+
+def _describe(t: torch.Tensor) -> str:
+    return f"tensor of shape {tuple(t.shape)} and dtype {t.dtype}"
+
+
+def _same_values(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """True when ``a`` and ``b`` hold the same values (NaN equal to NaN)."""
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    with torch.no_grad():
+        a = a.detach().cpu()
+        b = b.detach().cpu()
+        if a.is_floating_point() or a.is_complex():
+            same = (a == b) | (torch.isnan(a) & torch.isnan(b))
+        else:
+            same = a == b
+        return bool(same.all())
+
+
+def _max_change(before: torch.Tensor, after: torch.Tensor) -> float:
+    with torch.no_grad():
+        if before.shape != after.shape:
+            return math.inf
+        d = (after.detach().cpu().double() - before.detach().cpu().double()).abs()
+        return float(d.max()) if d.numel() else 0.0
+
+
+def _to_numpy(t: torch.Tensor) -> np.ndarray:
+    """A NumPy copy of ``t`` (bfloat16, which NumPy lacks, becomes float32)."""
+    t = t.detach().cpu()
+    if t.dtype == torch.bfloat16:
+        t = t.float()
+    return t.resolve_conj().resolve_neg().numpy().copy()
+
+
+def _numeric_copy(t: torch.Tensor, double: bool) -> torch.Tensor:
+    """A fresh CPU copy of ``t`` (floating tensors cast to float64 when ``double``), never sharing storage."""
+    t = t.detach()
+    if double and t.is_floating_point():
+        return t.to(device="cpu", dtype=torch.float64, copy=True).contiguous()
+    if t.dtype == torch.bfloat16:
+        # NumPy has no bfloat16: the native-dtype fallback computes in float32 instead.
+        return t.to(device="cpu", dtype=torch.float32, copy=True).contiguous()
+    return t.to(device="cpu", copy=True).resolve_conj().resolve_neg().contiguous()
+
+
+def _call(fn: Callable[..., Any], args: Sequence[torch.Tensor]) -> Any:
+    return fn(*args)
+
+
+def _validate_output(out: Any, where: str) -> torch.Tensor:
+    if isinstance(out, torch.Tensor):
+        if not (out.is_floating_point()):
+            raise TypeError(
+                f"fn must return a floating-point torch.Tensor; {where} it returned a "
+                f"{_describe(out)}. Integer, boolean and complex outputs have no real gradient to check."
+            )
+        return out
+    hint = ""
+    if isinstance(out, (tuple, list)):
+        hint = (
+            f" (a {type(out).__name__} of {len(out)} items: check one output at a time, "
+            "e.g. lambda *a: fn(*a)[0])"
+        )
+    raise TypeError(
+        f"fn must return a torch.Tensor; {where} it returned a {type(out).__name__}{hint}."
+    )
+
+
+def _make_dLdf(
+    dLdf: Any, out: torch.Tensor, rng: np.random.Generator
+) -> np.ndarray:
+    """The upstream gradient as float64 values exactly representable in ``out.dtype``."""
+    shape = tuple(out.shape)
+    if dLdf is None:
+        if out.dim() == 0:
+            g = np.ones(shape, dtype=np.float64)
+        else:
+            g = rng.standard_normal(shape)
+    else:
+        if isinstance(dLdf, torch.Tensor):
+            g = _to_numpy(dLdf).astype(np.float64)
+        else:
+            try:
+                g = np.asarray(dLdf, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"dLdf must be a tensor, an array or a number, got {type(dLdf).__name__}"
+                ) from exc
+        if g.ndim == 0 and len(shape) > 0:
+            g = np.full(shape, float(g))
+        if g.shape != shape:
+            raise ValueError(
+                f"dLdf has shape {g.shape} but fn's output has shape {shape}; "
+                "dLdf must have exactly the output's shape (or be a scalar)"
+            )
+        if not np.all(np.isfinite(g)):
+            raise ValueError("dLdf contains NaN or infinite values")
+    # Round to the output dtype so the analytic (original dtype) and numerical (float64) sides use the
+    # very same upstream gradient.
+    g_t = torch.from_numpy(np.ascontiguousarray(g)).to(out.dtype)
+    return g_t.to(torch.float64).numpy().copy()
+
+
+def _check_fn():  # noqa: ANN202 - returns the checker entry points
+    from verigrad.check import check_params
+
+    return check_params
+
+
+# ----------------------------------------------------------------------------------------------------
+# check
+# ----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Target:
+    """One tensor whose gradient is checked."""
+
+    name: str
+    original: torch.Tensor  # the caller's tensor (never written)
+    analytic: torch.Tensor  # the copy autograd differentiates (original dtype)
+
+
+def _input_names(n: int, names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        return [f"input{i}" for i in range(n)]
+    if isinstance(names, str) or len(names) != n:
+        raise ValueError(
+            f"names must be a sequence of {n} strings (one per input), got {names!r}"
+        )
+    out = [str(s) for s in names]
+    if len(set(out)) != n:
+        raise ValueError(f"names must be distinct, got {out!r}")
+    return out
+
+
+def check(
+    fn: Callable[..., torch.Tensor],
+    *inputs: torch.Tensor,
+    dLdf: Any = None,
+    seed: int | None = 0,
+    rng: np.random.Generator | None = None,
+    wrt: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    double: bool | None = None,
+    method: str = "central",
+    **options: Any,
+):
+    """Check the gradients torch autograd computes for ``fn`` against finite differences.
+
+    Every input tensor with ``requires_grad=True`` is checked and, when ``fn`` is a
+    :class:`torch.nn.Module`, every trainable parameter. With the upstream gradient :math:`G` = ``dLdf``
+    the checked scalar is :math:`L = \\sum f(\\text{inputs}) \\odot G`, so the analytic gradient of an
+    input :math:`x` is torch's vector-Jacobian product :math:`G^\\top \\partial f / \\partial x`.
+
+    Parameters
+    ----------
+    fn : callable
+        A differentiable torch callable: a function of tensors, a custom Function's ``.apply``, or an
+        ``nn.Module``. It must return one floating-point tensor ``f`` of any shape.
+    *inputs : torch.Tensor
+        The positional arguments of ``fn``; all must be tensors (bind anything else with a lambda or
+        :func:`functools.partial`). Those with ``requires_grad=True`` are checked (see ``wrt``).
+    dLdf : tensor, ndarray or float, optional
+        Upstream gradient :math:`G` of the same shape as ``f`` (a scalar is broadcast). By default a
+        standard normal draw from ``rng`` (``1`` when ``f`` is a scalar, e.g. a loss), rounded to the
+        output's dtype.
+    seed : int or None, default 0
+        Seed of the default ``rng`` and of the checker's sampling.
+    rng : numpy.random.Generator, optional
+        Generator for the random ``dLdf`` (default ``np.random.default_rng(seed)``).
+    wrt : sequence of int, optional
+        Positions of the inputs to check, overriding ``requires_grad``. They must be floating point.
+    names : sequence of str, optional
+        Names of the inputs in the report (default ``"input0"``, ``"input1"``, ...). Module parameters
+        are named as ``named_parameters()`` names them.
+    double : bool or None, default None
+        Where the numerical side computes. ``True``: on float64 copies (raise
+        :class:`TorchCheckError` if ``fn`` cannot run in float64). ``False``: on copies in the original
+        dtype (float32 finite differences are much less accurate). ``None``: float64, falling back to the
+        original dtype with a :class:`UserWarning` when ``fn`` raises in float64; the report's
+        ``torch_numeric_dtype`` attribute says which was used.
+    method : {"central", "richardson", "auto", "complex"}, default "central"
+        Finite-difference method of :func:`verigrad.check.check_params`. Complex step needs ``fn`` to
+        be complex-analytic in torch, which torch code rarely is: keep "central" unless you know.
+    **options
+        Passed to :func:`verigrad.check.check_params`: ``mode``, ``eps``, ``atol``, ``rtol``,
+        ``probe``, ``raise_on_failure``, ...
+
+    Returns
+    -------
+    ModelReport
+        One entry per checked tensor, named ``input0``... and by parameter name. ``report.passed``,
+        ``report.diagnosis.kind`` (``ok``, ``scale``, ``sign``, ``transpose``, ``partial``, ``zero``,
+        ``kink``, ``precision``, ``mutates_input``, ``nondeterministic``, ``mismatch``), ``str(report)``.
+        Extra attributes: ``torch_numeric_dtype`` (``"float64"`` or the original dtype) and
+        ``torch_notes`` (list of str: fallbacks and mutation findings).
+
+    Raises
+    ------
+    TypeError
+        ``fn`` not callable, an input not a tensor, a checked input not floating point, ``fn`` not
+        returning a floating-point tensor.
+    ValueError
+        Nothing to check (no input requires grad and no trainable parameter), bad ``wrt``/``names``/
+        ``dLdf``.
+
+    Notes
+    -----
+    The caller's tensors and module are left bit-identical, ``.grad`` fields included: autograd runs
+    on detached copies (a deep copy for a module) and gradients are taken with
+    :func:`torch.autograd.grad`, which never accumulates into ``.grad``. A ``fn`` whose forward or
+    backward writes into its inputs or parameters is reported as ``mutates_input``; one whose output
+    changes between identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
+    """
+    check_params = _check_fn()
+    if not callable(fn):
+        raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
+    for i, x in enumerate(inputs):
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(
+                f"input {i} (positional argument {i + 1} after fn) is a {type(x).__name__}, expected a "
+                "torch.Tensor; bind non-tensor arguments with a lambda or functools.partial, e.g. "
+                "check(lambda x: fn(x, 2), x)"
+            )
+    if rng is None:
+        rng = np.random.default_rng(seed)
+    elif not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if double not in (None, True, False):
+        raise TypeError(f"double must be True, False or None, got {double!r}")
+    input_names = _input_names(len(inputs), names)
+
+    # ---- which inputs are checked
+    if wrt is None:
+        checked = [i for i, x in enumerate(inputs) if x.requires_grad]
+    else:
+        if isinstance(wrt, int):
+            wrt = [wrt]
+        checked = []
+        for i in wrt:
+            if not isinstance(i, (int, np.integer)) or isinstance(i, bool) or not -len(inputs) <= i < len(inputs):
+                raise ValueError(
+                    f"wrt must hold input positions in range(0, {len(inputs)}), got {i!r}"
+                )
+            i = int(i) % len(inputs)
+            if i not in checked:
+                checked.append(i)
+    for i in checked:
+        x = inputs[i]
+        if not x.is_floating_point():
+            raise TypeError(
+                f"input {i} ({input_names[i]}) has dtype {x.dtype}: only floating-point tensors have "
+                "gradients to check (integer inputs such as class labels must not be in wrt)"
+            )
+
+    module = fn if isinstance(fn, torch.nn.Module) else None
+    param_names: list[str] = []
+    if module is not None:
+        for pname, p in module.named_parameters():
+            if not p.requires_grad:
+                continue
+            if not p.is_floating_point():
+                raise TypeError(f"parameter {pname!r} has dtype {p.dtype}: only floating-point parameters can be checked")
+            if pname in input_names:
+                raise ValueError(f"parameter name {pname!r} collides with an input name; pass names=")
+            param_names.append(pname)
+    if not checked and not param_names:
+        what = "fn is not an nn.Module" if module is None else "the module has no trainable parameter"
+        raise ValueError(
+            f"nothing to check: none of the {len(inputs)} inputs requires grad and {what}. "
+            "Call x.requires_grad_() on the inputs to check, or pass wrt=[positions]."
+        )
+
+    notes: list[str] = []
+
+    # ---- analytic side: torch autograd on copies in the original dtypes
+    a_inputs = [
+        x.detach().clone().requires_grad_(i in checked) for i, x in enumerate(inputs)
+    ]
+    a_module = copy.deepcopy(module) if module is not None else None
+    a_fn = a_module if a_module is not None else fn
+    a_params = dict(a_module.named_parameters()) if a_module is not None else {}
+    orig_params = dict(module.named_parameters()) if module is not None else {}
+    targets = [_Target(input_names[i], inputs[i], a_inputs[i]) for i in checked]
+    targets += [_Target(n, orig_params[n], a_params[n]) for n in param_names]
+
+    def mutated(stage: str) -> None:
+        for i, x in enumerate(inputs):
+            if not _same_values(a_inputs[i].detach(), x.detach()):
+                notes.append(
+                    f"the {stage} of fn writes into its argument {input_names[i]} in place "
+                    f"(max change {_max_change(x, a_inputs[i]):.3g})"
+                )
+        for n, p in a_params.items():
+            if not _same_values(p.detach(), orig_params[n].detach()):
+                notes.append(
+                    f"the {stage} of fn writes into parameter {n} in place "
+                    f"(max change {_max_change(orig_params[n], p):.3g})"
+                )
+
+    with torch.enable_grad():
+        out = _validate_output(_call(a_fn, a_inputs), "called on the inputs")
+        mutated("forward")
+        g_np = _make_dLdf(dLdf, out, rng)
+        if out.requires_grad:
+            g_t = torch.from_numpy(g_np).to(dtype=out.dtype, device=out.device)
+            got = torch.autograd.grad(
+                out, [t.analytic for t in targets], grad_outputs=g_t, allow_unused=True
+            )
+        else:
+            notes.append("fn's output does not depend on any checked tensor in torch's graph (no grad_fn)")
+            got = [None] * len(targets)
+    n_forward_notes = len(notes)
+    if not any(n.startswith("the forward") for n in notes):
+        mutated("backward")
+    mutation_notes = [n for n in notes if "in place" in n]
+    del n_forward_notes
+
+    grads: dict[str, np.ndarray] = {}
+    for t, g in zip(targets, got):
+        if g is None:
+            grads[t.name] = np.zeros(tuple(t.analytic.shape), dtype=_to_numpy(t.analytic[..., :0]).dtype)
+        else:
+            grads[t.name] = _to_numpy(g)
+
+    # ---- numerical side: float64 copies sharing storage with numpy arrays
+    def build(double_: bool):
+        n_inputs = [_numeric_copy(x, double_) for x in inputs]
+        if module is not None:
+            n_module = copy.deepcopy(module).cpu()
+            if double_:
+                n_module = n_module.double()
+            elif any(p.dtype == torch.bfloat16 for p in n_module.parameters()):
+                n_module = n_module.float()
+            n_fn: Callable[..., Any] = n_module
+            n_params = dict(n_module.named_parameters())
+        else:
+            n_fn = fn
+            n_params = {}
+        arrays: dict[str, np.ndarray] = {}
+        for i in checked:
+            arrays[input_names[i]] = n_inputs[i].numpy()
+        for n in param_names:
+            arrays[n] = n_params[n].detach().numpy()
+        return n_fn, n_inputs, arrays
+
+    def make_loss(n_fn, n_inputs, g64):
+        if mutation_notes and any(n.startswith("the forward") for n in mutation_notes):
+            # fn writes into its arguments: feed it fresh copies so that every evaluation sees the
+            # checker's perturbed values, not the leftovers of the previous call.
+            def loss() -> float:
+                with torch.no_grad():
+                    f = n_fn(*[x.clone() for x in n_inputs])
+                    return float((f.to(torch.float64) * g64).sum())
+        else:
+            def loss() -> float:
+                with torch.no_grad():
+                    f = n_fn(*n_inputs)
+                    return float((f.to(torch.float64) * g64).sum())
+        return loss
+
+    g64 = torch.from_numpy(g_np)
+    numeric_dtype = "float64"
+    attempts = [True] if double is True else ([False] if double is False else [True, False])
+    last_exc: BaseException | None = None
+    loss = None
+    params_np: dict[str, np.ndarray] = {}
+    for dbl in attempts:
+        n_fn, n_inputs, arrays = build(dbl)
+        try:
+            with torch.no_grad():
+                f_trial = n_fn(*[x.clone() for x in n_inputs])
+            f_trial = _validate_output(f_trial, "on the numerical copies" if dbl else "on native-dtype copies")
+            if tuple(f_trial.shape) != tuple(out.shape):
+                raise ValueError(
+                    f"fn's output has shape {tuple(out.shape)} on the original inputs but "
+                    f"{tuple(f_trial.shape)} on the copies"
+                )
+        except TypeError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of user code in float64 triggers the fallback
+            last_exc = exc
+            if double is None and dbl:
+                continue
+            raise TorchCheckError(
+                f"fn raised when evaluated on {'float64' if dbl else 'native-dtype'} copies of its "
+                f"inputs: {type(exc).__name__}: {exc}"
+            ) from exc
+        loss = make_loss(n_fn, n_inputs, g64)
+        params_np = arrays
+        if not dbl:
+            dtypes = sorted({str(a.dtype) for a in arrays.values()})
+            numeric_dtype = "/".join(dtypes)
+            if double is None:
+                msg = (
+                    "fn cannot run in float64 "
+                    f"({type(last_exc).__name__}: {last_exc}); finite differences computed in the "
+                    f"original dtype {numeric_dtype}, which is much less accurate"
+                )
+                notes.append(msg)
+                warnings.warn("verigrad.torch.check: " + msg, UserWarning, stacklevel=2)
+        break
+    assert loss is not None
+
+    options.setdefault("seed", seed)
+    report = check_params(loss, params_np, grads, method=method, **options)
+    _annotate(report, numeric_dtype, notes)
+    if mutation_notes:
+        report = _mutation_report(report, mutation_notes, options)
+    return report
+
+
+def _annotate(report: Any, numeric_dtype: str, notes: list[str]) -> None:
+    try:
+        report.torch_numeric_dtype = numeric_dtype
+        report.torch_notes = list(notes)
+    except (AttributeError, TypeError):  # frozen or slotted report: the warning already told the user
+        pass
+
+
+def _mutation_report(report: Any, mutation_notes: list[str], options: Mapping[str, Any]) -> Any:
+    """Turn ``report`` into a failed ``mutates_input`` report (placeholder until wired to the checker)."""
+    return report
