@@ -166,7 +166,7 @@ def _make_dLdf(
             raise ValueError("dLdf contains NaN or infinite values")
     # Round to the output dtype so the analytic (original dtype) and numerical (float64) sides use the
     # very same upstream gradient.
-    g_t = torch.from_numpy(np.ascontiguousarray(g)).to(out.dtype)
+    g_t = torch.from_numpy(np.array(g, dtype=np.float64, order="C")).to(out.dtype)
     return g_t.to(torch.float64).numpy().copy()
 
 
