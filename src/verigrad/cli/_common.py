@@ -104,43 +104,17 @@ def emit(text: str = "", file: TextIO | None = None) -> None:
     print(text, file=file or sys.stdout, flush=True)
 
 
-def have_rich() -> bool:
-    """True when rich can be imported."""
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> str:
-    """Plain-text table with aligned columns (used when rich is missing, and in tests)."""
-    cells = [[str(h) for h in headers]] + [[_fmt_cell(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = []
-    if title:
-        lines.append(title)
-    lines.append("  ".join(h.ljust(w) for h, w in zip(cells[0], widths)))
-    lines.append("  ".join("-" * w for w in widths))
-    for row in cells[1:]:
-        lines.append("  ".join(c.rjust(w) if _numeric(c) else c.ljust(w) for c, w in zip(row, widths)))
-    return "\n".join(lines)
-
-
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
-    """Print a table: a rich table when rich is installed, aligned plain text otherwise."""
-    if have_rich():
-        from rich.console import Console
-        from rich.table import Table
+    """Print a table: a rich table when rich is installed, aligned plain text otherwise.
 
-        table = Table(title=title)
-        for h in headers:
-            table.add_column(str(h))
-        for row in rows:
-            table.add_row(*[_fmt_cell(c) for c in row])
-        Console(file=sys.stdout, soft_wrap=True).print(table)
-    else:
-        emit(format_table(headers, rows, title))
+    Cells are formatted here (4 decimals or 3 significant digits in scientific notation), then
+    handed to :func:`verigrad.display.print_table`.
+    """
+    from verigrad import display
+
+    cells = [[_fmt_cell(c) for c in row] for row in rows]
+    align = ["right" if all(_numeric(r[j]) for r in cells) and cells else "left" for j in range(len(headers))]
+    display.print_table(cells, [str(h) for h in headers], title=title, align=align)
 
 
 def _fmt_cell(value: Any) -> str:
