@@ -143,16 +143,21 @@ def explain_neuron(use_torch: bool = True) -> dict[str, np.ndarray]:
         ("dL/db", "dL/dz * dz/db = dL/dz * 1", f"({_f(v['dL_dz'])}) * 1", v["dL_db"]),
     ]
     keys = ["z", "a", "loss", "dL_da", "dL_dz", "dL_dW", "dL_db"]
-    headers = ["quantity", "formula (chain rule)", "with the numbers", "verigrad"]
+    w_formula = max(len(r[1]) for r in rows)
+    w_numbers = max(len(r[2]) for r in rows)
+    for i, (name, formula, numbers, value) in enumerate(rows):
+        if i == 0:
+            emit("Forward")
+        if i == 3:
+            emit("Backward (chain rule: from the loss back to the parameters)")
+        emit(f"  {name:<5} = {formula:<{w_formula}}  = {numbers:<{w_numbers}}  = {_f(value)}")
     if t is not None:
-        headers.append("torch autograd")
-    table_rows = []
-    for (name, formula, numbers, value), key in zip(rows, keys):
-        row = [name, formula, numbers, _f(value)]
-        if t is not None:
-            row.append(_f(t[key]))
-        table_rows.append(row)
-    print_table(headers, table_rows, title="Forward (z, a, L) then backward (chain rule, output to input)")
+        emit("")
+        table_rows = [[name, _f(v[key]), _f(t[key]),
+                       f"{float(np.max(np.abs(np.asarray(v[key], float) - np.asarray(t[key], float)))):.1e}"]
+                      for (name, *_), key in zip(rows, keys)]
+        print_table(["quantity", "verigrad", "torch autograd", "max |difference|"], table_rows,
+                    title="verigrad's layers vs PyTorch autograd (seed 003's code)")
     product_ok = np.allclose(v["dL_dz"], v["dL_da"] * v["da_dz"], rtol=1e-12, atol=1e-15) and np.allclose(
         v["dL_dW"], v["dL_dz"].reshape(-1)[0] * X_SEED[0], rtol=1e-12, atol=1e-15
     )
