@@ -491,3 +491,448 @@ def _annotate(report: Any, numeric_dtype: str, notes: list[str]) -> None:
 def _mutation_report(report: Any, mutation_notes: list[str], options: Mapping[str, Any]) -> Any:
     """Turn ``report`` into a failed ``mutates_input`` report (placeholder until wired to the checker)."""
     return report
+
+
+# ----------------------------------------------------------------------------------------------------
+# parity: a verigrad NeuralNetwork against the same network in torch
+# ----------------------------------------------------------------------------------------------------
+
+#: default (rtol, atol) of :func:`parity` by the dtype of the network.
+PARITY_TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-7, 1e-12),
+    "float32": (1e-4, 1e-7),
+    "float16": (1e-2, 1e-3),
+}
+
+
+@dataclass(frozen=True)
+class ParityEntry:
+    """One compared quantity of :func:`parity`.
+
+    Attributes
+    ----------
+    name : str
+        verigrad name: ``"output"``, ``"loss"``, ``"W_0"``, ``"b_0"``, ..., ``"dL/dX"``.
+    torch_name : str
+        The torch counterpart, e.g. ``"0.weight.T"`` (a verigrad ``W`` of shape (n_in, n_out) is the
+        transpose of ``nn.Linear.weight``).
+    shape : tuple of int
+    max_abs : float
+        ``max |v - t|`` over the entries (``v`` verigrad, ``t`` torch).
+    max_rel : float
+        ``max |v - t| / max |t|``: the largest difference relative to the size of the torch tensor
+        (0 when both are all zeros; inf when only the torch one is).
+    passed : bool
+        ``max_abs <= atol + rtol * max |t|``.
+    """
+
+    name: str
+    torch_name: str
+    shape: tuple[int, ...]
+    max_abs: float
+    max_rel: float
+    passed: bool
+
+
+@dataclass
+class ParityReport:
+    """Result of :func:`parity`: one :class:`ParityEntry` per compared quantity.
+
+    Attributes
+    ----------
+    entries : list of ParityEntry
+        ``output``, ``loss``, every parameter gradient (``W_0``, ``b_0``, ...) and ``dL/dX``.
+    dtype : str
+        dtype both sides computed in.
+    rtol, atol : float
+        Tolerances used.
+    torch_module : torch.nn.Module
+        The torch network holding the verigrad weights (built, or a copy of the one given).
+    torch_loss : callable
+        The torch loss used.
+    """
+
+    entries: list[ParityEntry]
+    dtype: str
+    rtol: float
+    atol: float
+    torch_module: Any = field(repr=False, default=None)
+    torch_loss: Any = field(repr=False, default=None)
+
+    @property
+    def passed(self) -> bool:
+        """True when every entry passed."""
+        return all(e.passed for e in self.entries)
+
+    @property
+    def failed(self) -> list[ParityEntry]:
+        """The entries that did not pass."""
+        return [e for e in self.entries if not e.passed]
+
+    @property
+    def worst(self) -> ParityEntry:
+        """The entry with the largest relative difference."""
+        return max(self.entries, key=lambda e: (not e.passed, e.max_rel))
+
+    def __getitem__(self, name: str) -> ParityEntry:
+        for e in self.entries:
+            if e.name == name or e.torch_name == name:
+                return e
+        raise KeyError(f"no parity entry named {name!r}; entries are {[e.name for e in self.entries]}")
+
+    def __iter__(self):
+        return iter(self.entries)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form (for JSON)."""
+        return {
+            "passed": self.passed,
+            "dtype": self.dtype,
+            "rtol": self.rtol,
+            "atol": self.atol,
+            "entries": [
+                {"name": e.name, "torch_name": e.torch_name, "shape": list(e.shape),
+                 "max_abs": e.max_abs, "max_rel": e.max_rel, "passed": e.passed}
+                for e in self.entries
+            ],
+        }
+
+    def __str__(self) -> str:
+        verdict = "PASSED" if self.passed else f"FAILED ({', '.join(e.name for e in self.failed)})"
+        head = f"parity verigrad vs torch ({self.dtype}, rtol={self.rtol:g}, atol={self.atol:g}): {verdict}"
+        rows = [("quantity", "torch", "shape", "max |diff|", "max rel diff", "verdict")]
+        for e in self.entries:
+            rows.append((e.name, e.torch_name, "x".join(map(str, e.shape)) or "scalar",
+                         f"{e.max_abs:.3e}", f"{e.max_rel:.3e}", "ok" if e.passed else "FAIL"))
+        widths = [max(len(r[j]) for r in rows) for j in range(len(rows[0]))]
+        lines = [head]
+        for k, r in enumerate(rows):
+            lines.append("  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip())
+            if k == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        return "\n".join(lines)
+
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython / Jupyter plain display
+        p.text(str(self))
+
+
+def _nn_classes():  # noqa: ANN202
+    from verigrad.nn import activations as act
+    from verigrad.nn import losses as vl
+    from verigrad.nn.layers import Dense
+
+    return act, vl, Dense
+
+
+def _torch_activation(a: Any, where: str) -> torch.nn.Module:
+    act, _, _ = _nn_classes()
+    if isinstance(a, act.LeakyReLU):
+        return torch.nn.LeakyReLU(negative_slope=a.alpha)
+    table = {
+        act.Identity: torch.nn.Identity,
+        act.ReLU: torch.nn.ReLU,
+        act.Tanh: torch.nn.Tanh,
+        act.Sigmoid: torch.nn.Sigmoid,
+    }
+    for cls, tcls in table.items():
+        if type(a) is cls:
+            return tcls()
+    if isinstance(a, act.Softmax):
+        return torch.nn.Softmax(dim=-1)
+    raise TypeError(
+        f"{where} ({type(a).__name__}) has no torch equivalent known to verigrad.torch.to_torch; "
+        "build the torch module yourself and pass it as torch_module="
+    )
+
+
+def _check_network(model: Any) -> None:
+    if not hasattr(model, "layers") or not callable(getattr(model, "params", None)):
+        raise TypeError(
+            "numpy_model must be a verigrad NeuralNetwork (with .layers and .params()), got "
+            f"{type(model).__name__}"
+        )
+
+
+def _network_dtype(model: Any) -> np.dtype:
+    dts = {np.asarray(p).dtype for p in model.params().values()}
+    if not dts:
+        return np.dtype(np.float64)
+    if len(dts) > 1:
+        raise TypeError(f"numpy_model mixes parameter dtypes {sorted(map(str, dts))}; parity needs one dtype")
+    return dts.pop()
+
+
+_TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16}
+
+
+def to_torch(numpy_model: Any) -> torch.nn.Sequential:
+    """Build the ``torch.nn.Sequential`` equivalent of a verigrad ``NeuralNetwork``, weights copied.
+
+    ``Dense`` becomes ``nn.Linear`` with ``weight = W.T`` (``W`` has shape (n_in, n_out)) and
+    ``bias = b`` (followed by its fused activation, if any); ``ReLU``, ``Tanh``, ``Sigmoid``,
+    ``Identity``, ``LeakyReLU(alpha)`` and ``Softmax`` become ``nn.ReLU``, ``nn.Tanh``, ``nn.Sigmoid``,
+    ``nn.Identity``, ``nn.LeakyReLU(alpha)`` and ``nn.Softmax(dim=-1)``. The module has the network's
+    dtype. Lazy ``Dense`` layers must be built (run one forward first).
+
+    Parameters
+    ----------
+    numpy_model : verigrad.nn.NeuralNetwork
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Raises
+    ------
+    TypeError
+        A layer without torch equivalent (the message names its index and type).
+    ValueError
+        An unbuilt lazy ``Dense`` layer.
+    """
+    _check_network(numpy_model)
+    act, _, Dense = _nn_classes()
+    dtype = _TORCH_DTYPES.get(str(_network_dtype(numpy_model)))
+    if dtype is None:
+        raise TypeError(f"numpy_model has dtype {_network_dtype(numpy_model)}; torch parity supports {sorted(_TORCH_DTYPES)}")
+    mods: list[torch.nn.Module] = []
+    for i, layer in enumerate(numpy_model.layers):
+        where = f"layer {i}"
+        if isinstance(layer, Dense):
+            if "W" not in layer.params:
+                raise ValueError(f"{where} (Dense) is not built yet (lazy n_in): run numpy_model.forward(X) first")
+            W, b = layer.params["W"], layer.params["b"]
+            lin = torch.nn.Linear(W.shape[0], W.shape[1], dtype=dtype)
+            with torch.no_grad():
+                lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+                lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(b)))
+            mods.append(lin)
+            if layer.activation is not None and not isinstance(layer.activation, act.Identity):
+                mods.append(_torch_activation(layer.activation, f"{where}'s fused activation"))
+        elif isinstance(layer, act.Activation):
+            mods.append(_torch_activation(layer, where))
+        else:
+            raise TypeError(
+                f"{where} ({type(layer).__name__}) has no torch equivalent known to verigrad.torch.to_torch; "
+                "build the torch module yourself and pass it as torch_module="
+            )
+    return torch.nn.Sequential(*mods)
+
+
+def _pair_linear(numpy_model: Any, module: torch.nn.Module) -> list[tuple[int, str, torch.nn.Linear]]:
+    """Pair the network's Dense layers, in order, with the module's nn.Linear submodules, in order."""
+    _, _, Dense = _nn_classes()
+    dense = [(i, layer) for i, layer in enumerate(numpy_model.layers) if layer.params]
+    for i, layer in dense:
+        if not isinstance(layer, Dense):
+            raise TypeError(
+                f"layer {i} ({type(layer).__name__}) has parameters {sorted(layer.params)} but is not a Dense "
+                "layer: parity only maps Dense layers to nn.Linear"
+            )
+    linears = [(n, m) for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
+    if len(linears) != len(dense):
+        raise ValueError(
+            f"numpy_model has {len(dense)} Dense layers but torch_module has {len(linears)} nn.Linear "
+            f"modules ({[n for n, _ in linears]}); they are paired in order and must match"
+        )
+    pairs = []
+    for (i, layer), (tname, lin) in zip(dense, linears):
+        W = layer.params["W"]
+        if tuple(lin.weight.shape) != (W.shape[1], W.shape[0]) or lin.bias is None:
+            raise ValueError(
+                f"layer {i} has W of shape {W.shape} but torch module {tname!r} is {lin} "
+                f"(expected nn.Linear({W.shape[0]}, {W.shape[1]}) with bias)"
+            )
+        pairs.append((i, tname, lin))
+    return pairs
+
+
+def _torch_loss(loss: Any, y: np.ndarray, n: int) -> tuple[Callable[[torch.Tensor, torch.Tensor], torch.Tensor], str]:
+    """The torch loss with verigrad's conventions, and a description."""
+    _, vl, _ = _nn_classes()
+    F = torch.nn.functional
+    if isinstance(loss, vl.CrossEntropyLoss):
+        if loss.from_logits:
+            return torch.nn.CrossEntropyLoss(), "nn.CrossEntropyLoss()"
+        if y.ndim == 1:
+            return (lambda p, t: F.nll_loss(torch.log(p).clamp_min(-100.0), t)), "nll_loss(log(p))"
+        return (lambda p, t: -(t * torch.log(p).clamp_min(-100.0)).sum() / p.shape[0]), "-sum(y log p)/N"
+    if isinstance(loss, vl.MSELoss):
+        if loss.reduction == "mean":
+            return torch.nn.MSELoss(), "nn.MSELoss()"
+        if loss.reduction == "sum":
+            return torch.nn.MSELoss(reduction="sum"), "nn.MSELoss(reduction='sum')"
+        return (lambda p, t: 0.5 * F.mse_loss(p, t, reduction="sum") / p.shape[0]), "0.5*MSE sum/N"
+    if isinstance(loss, vl.BCEWithLogitsLoss):
+        return torch.nn.BCEWithLogitsLoss(), "nn.BCEWithLogitsLoss()"
+    if isinstance(loss, vl.BCELoss):
+        return torch.nn.BCELoss(), "nn.BCELoss()"
+    raise TypeError(
+        f"loss {type(loss).__name__} has no torch equivalent known to verigrad.torch.parity "
+        "(CrossEntropyLoss, MSELoss, BCELoss, BCEWithLogitsLoss); pass torch_loss= yourself"
+    )
+
+
+def _compare(name: str, tname: str, v: np.ndarray, t: np.ndarray, rtol: float, atol: float) -> ParityEntry:
+    v = np.asarray(v, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    if v.shape != t.shape:
+        return ParityEntry(name, tname, tuple(v.shape), math.inf, math.inf, False)
+    if v.size == 0:
+        return ParityEntry(name, tname, tuple(v.shape), 0.0, 0.0, True)
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.abs(v - t)
+        same_nonfinite = (v == t) | (np.isnan(v) & np.isnan(t))
+        diff = np.where(same_nonfinite, 0.0, diff)
+        diff = np.where(np.isnan(diff), np.inf, diff)
+    max_abs = float(diff.max())
+    finite_t = np.abs(t[np.isfinite(t)])
+    scale = float(finite_t.max()) if finite_t.size else 0.0
+    if max_abs == 0.0:
+        max_rel = 0.0
+    elif scale == 0.0:
+        max_rel = math.inf
+    else:
+        max_rel = max_abs / scale
+    return ParityEntry(name, tname, tuple(v.shape), max_abs, max_rel, bool(max_abs <= atol + rtol * scale))
+
+
+def parity(
+    numpy_model: Any,
+    torch_module: torch.nn.Module | None = None,
+    X: Any = None,
+    y: Any = None,
+    loss: Any = None,
+    *,
+    torch_loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+) -> ParityReport:
+    """Run a verigrad network and the same network in torch; compare outputs, losses and gradients.
+
+    torch autograd is the reference. The weights of ``numpy_model`` are copied into ``torch_module``
+    (a deep copy of it: the module passed is not modified) or into one built by :func:`to_torch`. Then
+    verigrad computes ``pred = model.forward(X)``, ``L = loss.forward(pred, y)`` and its backward, torch
+    computes the same with autograd, and every quantity is compared: ``output``, ``loss``, each parameter
+    gradient (``W_i`` against ``weight.T`` of the paired ``nn.Linear``, ``b_i`` against ``bias``) and
+    ``dL/dX``.
+
+    Parameters
+    ----------
+    numpy_model : verigrad.nn.NeuralNetwork
+        Its ``grads()`` are overwritten by the backward pass this function runs.
+    torch_module : torch.nn.Module, optional
+        An equivalent torch network. Its ``nn.Linear`` modules are paired, in registration order, with
+        the network's ``Dense`` layers. Default: built by :func:`to_torch`.
+    X : array_like of shape (n_samples, n_features)
+    y : array_like
+        Targets in the loss's convention: integer labels of shape (n_samples,) or targets of the output's
+        shape.
+    loss : verigrad loss
+        ``CrossEntropyLoss`` (from logits: ``nn.CrossEntropyLoss``, integer labels or probability
+        targets; from probabilities: negative log-likelihood with log clamped at -100), ``MSELoss``
+        (``"mean"``: ``nn.MSELoss()``; ``"half"``: ``0.5 * sum / N``; ``"sum"``), ``BCELoss``
+        (``nn.BCELoss``), ``BCEWithLogitsLoss`` (``nn.BCEWithLogitsLoss``).
+    torch_loss : callable, optional
+        ``torch_loss(output, target) -> scalar tensor`` to use instead of the translation of ``loss``.
+    rtol, atol : float, optional
+        An entry passes when ``max |v - t| <= atol + rtol * max |t|``. Defaults by dtype
+        (:data:`PARITY_TOLERANCES`): float64 ``(1e-7, 1e-12)``, float32 ``(1e-4, 1e-7)``.
+
+    Returns
+    -------
+    ParityReport
+        ``.passed``, ``.entries`` (:class:`ParityEntry`: ``max_abs``, ``max_rel``, ``passed``),
+        ``report["W_0"]``, ``str(report)`` (a table).
+
+    Raises
+    ------
+    TypeError
+        ``numpy_model`` not a network, ``torch_module`` not a module, a layer or loss without torch
+        equivalent.
+    ValueError
+        Missing ``X``/``y``/``loss``, Dense/Linear layers that do not pair up.
+    """
+    _check_network(numpy_model)
+    if torch_module is not None and not isinstance(torch_module, torch.nn.Module):
+        raise TypeError(
+            f"torch_module must be a torch.nn.Module or None, got {type(torch_module).__name__}; "
+            "call parity(model, X=X, y=y, loss=loss) or parity(model, None, X, y, loss)"
+        )
+    for arg, val in (("X", X), ("y", y), ("loss", loss)):
+        if val is None:
+            raise ValueError(f"parity needs {arg}: call parity(model, torch_module=None, X=X, y=y, loss=loss)")
+    X = np.asarray(X)
+    y = np.asarray(y)
+    if X.dtype.kind not in "fiu":
+        raise TypeError(f"X must be a real numeric array, got dtype {X.dtype}")
+
+    # verigrad side (builds lazy layers)
+    pred = np.array(numpy_model.forward(X, training=True), copy=True)
+    L_v = float(loss.forward(pred, y))
+    dpred = loss.backward(pred, y)
+    dX_v = np.array(numpy_model.backward(dpred), copy=True)
+    grads_v = {k: np.array(v, copy=True) for k, v in numpy_model.grads().items()}
+
+    ndt = _network_dtype(numpy_model)
+    if str(ndt) not in _TORCH_DTYPES:
+        raise TypeError(f"numpy_model has dtype {ndt}; torch parity supports {sorted(_TORCH_DTYPES)}")
+    tdt = _TORCH_DTYPES[str(ndt)]
+    d_rtol, d_atol = PARITY_TOLERANCES[str(ndt)]
+    rtol = d_rtol if rtol is None else float(rtol)
+    atol = d_atol if atol is None else float(atol)
+
+    if torch_module is None:
+        module = to_torch(numpy_model)
+    else:
+        module = copy.deepcopy(torch_module).to(dtype=tdt)
+    pairs = _pair_linear(numpy_model, module)
+    with torch.no_grad():
+        for i, _tname, lin in pairs:
+            layer = numpy_model.layers[i]
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["W"].T)))
+            lin.bias.copy_(torch.from_numpy(np.ascontiguousarray(layer.params["b"])))
+
+    if torch_loss is None:
+        t_loss, _desc = _torch_loss(loss, y, X.shape[0])
+    else:
+        if not callable(torch_loss):
+            raise TypeError(f"torch_loss must be callable, got {type(torch_loss).__name__}")
+        t_loss = torch_loss
+    Xt = torch.from_numpy(np.array(X, dtype=ndt, copy=True)).requires_grad_(True)
+    if y.dtype.kind in "iu" and y.ndim == 1 and isinstance(loss, _nn_classes()[1].CrossEntropyLoss):
+        yt = torch.from_numpy(y.astype(np.int64))
+    else:
+        yt = torch.from_numpy(np.array(y, dtype=ndt, copy=True))
+
+    module.train()
+    params_t = dict(module.named_parameters())
+    with torch.enable_grad():
+        out = module(Xt)
+        L_t = t_loss(out, yt)
+        targets = [Xt] + [lin.weight for _, _, lin in pairs] + [lin.bias for _, _, lin in pairs]
+        got = torch.autograd.grad(L_t, targets, allow_unused=True)
+    del params_t
+    k = len(pairs)
+    g_X = got[0]
+    g_W = got[1:1 + k]
+    g_b = got[1 + k:]
+
+    def np_(t: torch.Tensor | None, like: np.ndarray) -> np.ndarray:
+        return np.zeros_like(like) if t is None else t.detach().numpy()
+
+    entries = [
+        _compare("output", "output", pred, out.detach().numpy(), rtol, atol),
+        _compare("loss", "loss", np.asarray(L_v), np.asarray(float(L_t.detach())), rtol, atol),
+    ]
+    for (i, tname, _lin), gw, gb in zip(pairs, g_W, g_b):
+        W_name, b_name = f"W_{i}", f"b_{i}"
+        entries.append(_compare(W_name, f"{tname}.weight.T", grads_v[W_name], np_(gw, grads_v[W_name].T).T, rtol, atol))
+        entries.append(_compare(b_name, f"{tname}.bias", grads_v[b_name], np_(gb, grads_v[b_name]), rtol, atol))
+    entries.append(_compare("dL/dX", "input.grad", dX_v, np_(g_X, dX_v), rtol, atol))
+    return ParityReport(entries, str(ndt), rtol, atol, torch_module=module, torch_loss=t_loss)
