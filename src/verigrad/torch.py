@@ -282,7 +282,6 @@ def check(
     backward writes into its inputs or parameters is reported as ``mutates_input``; one whose output
     changes between identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
     """
-    check_params = _check_fn()
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
     for i, x in enumerate(inputs):
@@ -472,24 +471,59 @@ def check(
         break
     assert loss is not None
 
+    check_params = _check_fn()
     options.setdefault("seed", seed)
+    raise_on_failure = bool(options.pop("raise_on_failure", False))
     report = check_params(loss, params_np, grads, method=method, **options)
-    _annotate(report, numeric_dtype, notes)
+    _annotate(report, fn, numeric_dtype, notes)
     if mutation_notes:
-        report = _mutation_report(report, mutation_notes, options)
+        report = _mutation_report(report, mutation_notes)
+    if raise_on_failure and not report.passed:
+        from verigrad.check.report import GradientCheckError
+
+        raise GradientCheckError(report)
     return report
 
 
-def _annotate(report: Any, numeric_dtype: str, notes: list[str]) -> None:
+def _fn_name(fn: Any) -> str:
+    if isinstance(fn, torch.nn.Module):
+        return type(fn).__name__
+    owner = getattr(fn, "__self__", None)  # Function.apply is a classmethod bound to the Function class
+    if isinstance(owner, type):
+        return f"{owner.__name__}.apply"
+    return getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or type(fn).__name__
+
+
+def _annotate(report: Any, fn: Any, numeric_dtype: str, notes: list[str]) -> None:
+    """Attach the torch facts to the checker's report (title, notes, numerical dtype)."""
     try:
         report.torch_numeric_dtype = numeric_dtype
         report.torch_notes = list(notes)
-    except (AttributeError, TypeError):  # frozen or slotted report: the warning already told the user
+        if hasattr(report, "title"):
+            report.title = f"gradient check of {_fn_name(fn)} (torch, numerical side in {numeric_dtype})"
+        if isinstance(getattr(report, "notes", None), list):
+            report.notes.extend(n for n in notes if n not in report.notes)
+    except (AttributeError, TypeError):  # a frozen or slotted report: the warning already told the user
         pass
 
 
-def _mutation_report(report: Any, mutation_notes: list[str], options: Mapping[str, Any]) -> Any:
-    """Turn ``report`` into a failed ``mutates_input`` report (placeholder until wired to the checker)."""
+def _mutation_report(report: Any, mutation_notes: list[str]) -> Any:
+    """Mark ``report`` failed with a ``mutates_input`` diagnosis naming what was written."""
+    from verigrad.check.diagnosis import special
+
+    first = mutation_notes[0]
+    argument = first.split(" in place")[0].rsplit(" ", 1)[-1]
+    message = "; ".join(mutation_notes) + (
+        " (the caller's tensors are untouched: the check ran on copies); a backward must not write into "
+        "saved tensors or inputs, clone them first"
+    )
+    diag = special("mutates_input", message, argument=argument, findings=list(mutation_notes))
+    if hasattr(report, "global_diagnosis"):
+        current = report.global_diagnosis
+        if current is None or current.passed:
+            report.global_diagnosis = diag
+    else:  # pragma: no cover - depends on the checker's report class
+        report.diagnosis = diag
     return report
 
 
