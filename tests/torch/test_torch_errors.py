@@ -99,5 +99,5 @@ def test_errors_leave_caller_tensors_untouched():
     x = _x(3)
     before = x.detach().clone()
     with pytest.raises(TypeError):
-        vt.check(lambda a: (a.mul_(2), a), x)  # writes into its argument, then fails
+        vt.check(lambda a: (a.detach().mul_(2), a), x)  # writes into its argument, then fails
     assert torch.equal(x, before) and x.grad is None
