@@ -168,8 +168,8 @@ def history_curves(history: Any) -> dict[str, list[float]]:
     Parameters
     ----------
     history : History, mapping or sequence
-        ``verigrad.train.History`` (attributes ``loss``, optionally ``val_loss`` and
-        ``metrics``), a mapping ``{name: sequence}``, or a plain sequence of losses.
+        ``verigrad.train.History`` (attributes ``loss``, optionally ``val_loss``,
+        ``metrics`` and ``val_metrics``), a mapping ``{name: sequence}``, or a plain sequence of losses.
 
     Returns
     -------
@@ -196,11 +196,12 @@ def history_curves(history: Any) -> dict[str, list[float]]:
         val = getattr(history, attr, None)
         if val is not None and len(val) > 0:
             out[attr] = [float(v) for v in np.asarray(val, dtype=float).ravel()]
-    metrics = getattr(history, "metrics", None)
-    if isinstance(metrics, Mapping):
-        for key, val in metrics.items():
-            if val is not None and len(val) > 0 and np.ndim(val) == 1:
-                out[str(key)] = [float(v) for v in np.asarray(val, dtype=float)]
+    for attr, prefix in (("metrics", ""), ("val_metrics", "val_")):
+        metrics = getattr(history, attr, None)
+        if isinstance(metrics, Mapping):
+            for key, val in metrics.items():
+                if val is not None and len(val) > 0 and np.ndim(val) == 1:
+                    out[prefix + str(key)] = [float(v) for v in np.asarray(val, dtype=float)]
     return out
 
 

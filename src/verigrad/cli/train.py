@@ -38,11 +38,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
               "epochs": 30, "batch": 32, "n_samples": 400},
     "moons": {"layers": [2, 32, 2], "activation": "tanh", "loss": "ce", "optimizer": "adam", "lr": 0.02,
               "epochs": 60, "batch": 32, "n_samples": 400},
-    "spirals": {"layers": [2, 64, 64, 3], "activation": "tanh", "loss": "ce", "optimizer": "adam", "lr": 0.01,
+    "spirals": {"layers": [2, 64, 64, 3], "activation": "tanh", "loss": "ce", "optimizer": "adam", "lr": 0.005,
                 "epochs": 150, "batch": 32, "n_samples": 600},
     "quadratic": {"layers": [2, 16, 1], "activation": "tanh", "loss": "mse", "optimizer": "adam", "lr": 0.02,
                   "epochs": 100, "batch": 16, "n_samples": 200},
-    "digits": {"layers": [64, 32, 10], "activation": "relu", "loss": "ce", "optimizer": "adam", "lr": 0.01,
+    "digits": {"layers": [64, 32, 10], "activation": "relu", "loss": "ce", "optimizer": "adam", "lr": 0.005,
                "epochs": 40, "batch": 32, "n_samples": 0},
 }
 
