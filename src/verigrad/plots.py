@@ -101,6 +101,7 @@ def plot_loss_curves(
     ylabel: str = "average training loss",
     logy: bool | None = None,
     ax_note: str | None = None,
+    start: int = 1,
 ) -> Figure:
     """Plot several loss curves (one per label) against the epoch.
 
@@ -119,6 +120,8 @@ def plot_loss_curves(
         and span more than two decades).
     ax_note : str, optional
         A short text drawn in the upper right corner of the axes (e.g. a verdict).
+    start : int, default 1
+        Epoch number of the first value (0 when the curves begin with the loss before training).
 
     Returns
     -------
@@ -133,7 +136,7 @@ def plot_loss_curves(
     all_finite: list[np.ndarray] = []
     for label, values in curves.items():
         y = _as_1d(f"curves[{label!r}]", values)
-        epochs = np.arange(1, y.size + 1)
+        epochs = np.arange(start, start + y.size)
         finite = np.isfinite(y)
         style = dict(_BASELINE_STYLE) if label == baseline else {"linewidth": 1.8}
         shown = f"{label} (baseline)" if label == baseline else str(label)

@@ -35,6 +35,7 @@ class Run:
     label: str
     settings: dict[str, Any]
     losses: list[float] = field(default_factory=list)
+    initial_loss: float = float("nan")
     accuracy: float = float("nan")
     verdict: str = ""
 
@@ -70,7 +71,7 @@ def variants(name: str) -> list[tuple[str, dict[str, Any]]]:
     if name == "lr":
         return [("lr=0.1", base), ("lr=1.0", {**base, "lr": 1.0}), ("lr=0.001", {**base, "lr": 0.001})]
     if name == "zero_grad":
-        return [("zero_grad (baseline)", base), ("no zero_grad (accumulate)", {**base, "zero_grad": False})]
+        return [("zero_grad", base), ("no zero_grad", {**base, "zero_grad": False})]
     raise ValueError(f"name: expected one of {', '.join(EXPERIMENTS)}, got {name!r}")
 
 
@@ -97,6 +98,7 @@ def train_run(label: str, settings: dict[str, Any], X: np.ndarray, y: np.ndarray
 
     model = build(settings, seed)
     loss_fn = nn.CrossEntropyLoss()
+    initial = float(loss_fn.forward(model.forward(X, training=False), y))
     optimizer = nn.SGD(model.params(), lr=float(settings["lr"]))
     loader = DataLoader(X, y, batch_size=32, shuffle=True, seed=seed)
     with np.errstate(over="ignore", invalid="ignore"):
@@ -105,18 +107,22 @@ def train_run(label: str, settings: dict[str, Any], X: np.ndarray, y: np.ndarray
         pred = model.forward(X, training=False)
     losses = [float(v) for v in history.loss]
     acc = float(accuracy(pred, y)) if np.all(np.isfinite(pred)) else float("nan")
-    return Run(label, settings, losses, acc)
+    return Run(label, settings, losses, initial, acc)
 
 
-def classify(losses: Sequence[float], baseline: Sequence[float]) -> str:
+def classify(losses: Sequence[float], baseline: Sequence[float], initial: float | None = None) -> str:
     """A verdict read from a loss curve and the baseline curve.
 
-    Rules (in order): a non-finite loss, or a last loss above the first -> ``diverges``;
-    the loss rose by more than 10 % from one epoch to the next in at least a fifth of the
-    epochs -> ``unstable (loss jumps up and down)``; the curve removed less than half of the
-    baseline's loss reduction ``L_1 - L_T`` -> ``crawls``; otherwise ``learns`` with
-    ``faster`` / ``slower`` / ``like the baseline`` from the epoch at which it first gets
-    within 10 % of the baseline's final loss.
+    ``L_0`` is the loss before training (``initial``; the first epoch's loss when not given),
+    shared by all runs of an exercise since they start from the same weights. Rules, in order:
+
+    * a non-finite loss, or a last loss above ``L_0`` -> ``diverges``;
+    * the loss rose by more than 10 % from one epoch to the next in at least a fifth of the
+      epochs -> ``unstable``;
+    * the run removed less than half of the baseline's reduction ``L_0 - B_T`` -> ``crawls``;
+    * otherwise ``faster`` / ``slower`` / ``like the baseline``, by the epoch at which the run
+      first gets within 10 % of the baseline's final loss ``B_T`` (``slower (final ...)`` when
+      it never does).
     """
     L = np.asarray(losses, dtype=float)
     B = np.asarray(baseline, dtype=float)
@@ -124,26 +130,47 @@ def classify(losses: Sequence[float], baseline: Sequence[float]) -> str:
         return "no epochs"
     if not np.all(np.isfinite(L)):
         first_bad = int(np.argmin(np.isfinite(L))) + 1
-        return f"diverges (loss inf/nan at epoch {first_bad})"
-    if L.size > 1 and L[-1] > L[0]:
-        return f"diverges (loss ends at {L[-1]:.3g}, above its start {L[0]:.3g})"
-    rises = np.sum(L[1:] > 1.10 * L[:-1]) if L.size > 1 else 0
+        return f"diverges (inf/nan at epoch {first_bad})"
+    L0 = float(initial) if initial is not None and np.isfinite(initial) else float(L[0])
+    if L[-1] > L0:
+        return f"diverges (ends at {L[-1]:.3g} > start {L0:.3g})"
+    rises = int(np.sum(L[1:] > 1.10 * L[:-1])) if L.size > 1 else 0
     if L.size > 4 and rises >= max(2, (L.size - 1) // 5):
-        return f"unstable (loss jumped up in {int(rises)} of {L.size - 1} epochs)"
-    base_drop = B[0] - B[-1]
-    drop = L[0] - L[-1]
+        return f"unstable (up in {rises}/{L.size - 1} epochs)"
+    base_drop = L0 - B[-1]
+    drop = L0 - L[-1]
     if base_drop > 0 and drop < 0.5 * base_drop:
-        return f"crawls (removed {100 * drop / base_drop:.0f}% of the baseline's loss reduction)"
+        return f"crawls ({100 * drop / base_drop:.0f}% of the baseline's progress)"
     target = 1.1 * B[-1]
     reach_l = int(np.argmax(L <= target)) + 1 if np.any(L <= target) else None
     reach_b = int(np.argmax(B <= target)) + 1
     if reach_l is None:
-        return f"learns, slower (final loss {L[-1]:.3g} vs baseline {B[-1]:.3g})"
+        return f"slower (final {L[-1]:.3g} vs {B[-1]:.3g})"
     if reach_l < reach_b - 1:
-        return f"learns faster (baseline-level loss at epoch {reach_l} vs {reach_b})"
+        return f"faster (epoch {reach_l} vs {reach_b})"
     if reach_l > reach_b + 1:
-        return f"learns slower (baseline-level loss at epoch {reach_l} vs {reach_b})"
-    return "learns like the baseline"
+        return f"slower (epoch {reach_l} vs {reach_b})"
+    return "like the baseline"
+
+
+def conclusion(runs: Sequence[Run]) -> str:
+    """One sentence from the verdicts: which runs diverge, are unstable, crawl."""
+    parts = []
+    for word in ("diverges", "unstable", "crawls"):
+        hit = [r.label for r in runs[1:] if r.verdict.startswith(word)]
+        if hit:
+            parts.append(f"{' and '.join(hit)} {_singular(word) if len(hit) == 1 else _plural(word)}")
+    if not any(r.verdict.startswith("diverges") for r in runs[1:]):
+        parts.append("no run diverges on this data")
+    return "; ".join(parts) + "."
+
+
+def _plural(word: str) -> str:
+    return {"diverges": "diverge", "crawls": "crawl", "unstable": "are unstable"}.get(word, word)
+
+
+def _singular(word: str) -> str:
+    return "is unstable" if word == "unstable" else word
 
 
 TITLES = {
@@ -160,12 +187,13 @@ def run_experiment(name: str, X: np.ndarray, y: np.ndarray, epochs: int, seed: i
     runs: list[Run] = []
     for i, (label, settings) in enumerate(variants(name)):
         if i == 0 and baseline_run is not None:
-            runs.append(Run(label, settings, list(baseline_run.losses), baseline_run.accuracy))
+            runs.append(Run(label, settings, list(baseline_run.losses), baseline_run.initial_loss,
+                            baseline_run.accuracy))
         else:
             runs.append(train_run(label, settings, X, y, epochs, seed))
     runs[0].verdict = "baseline"
     for r in runs[1:]:
-        r.verdict = classify(r.losses, runs[0].losses)
+        r.verdict = classify(r.losses, runs[0].losses, initial=r.initial_loss)
     return runs
 
 
@@ -191,12 +219,15 @@ def run(args: argparse.Namespace) -> int:
     written = []
     for name in names:
         runs = run_experiment(name, X, y, args.epochs, args.seed, baseline_run=baseline)
-        rows = [[r.label, r.losses[0], r.losses[-1], r.accuracy, r.verdict] for r in runs]
+        rows = [[r.label, r.initial_loss, r.losses[0], r.losses[-1], r.accuracy, r.verdict] for r in runs]
         emit("")
-        print_table(["run", "loss epoch 1", f"loss epoch {args.epochs}", "accuracy", "verdict (from the curve)"],
+        print_table(["run", "loss before", "epoch 1", f"epoch {args.epochs}", "accuracy", "verdict"],
                     rows, title=TITLES[name])
+        emit(f"  {conclusion(runs)}")
+        emit("  (faster/slower: epoch at which a run first gets within 10% of the baseline's final loss)")
         if plots is not None:
-            fig = plots.plot_loss_curves({r.label: r.losses for r in runs}, baseline=runs[0].label,
+            fig = plots.plot_loss_curves({r.label: [r.initial_loss, *r.losses] for r in runs}, baseline=runs[0].label,
+                                         start=0,
                                          title=TITLES[name], ylabel="average training loss (cross-entropy)",
                                          ax_note=_note(runs))
             written.append(save(plots, fig, args.out, f"experiment_{name}.png"))
