@@ -39,6 +39,20 @@ PROB_EPS = 1e-12
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
 # ----------------------------------------------------------------------------------------------
+def _all_finite(a: np.ndarray) -> bool:
+    """Whether every entry is finite (``count_nonzero`` is cheaper than ``.all()`` on small arrays)."""
+    return np.count_nonzero(np.isfinite(a)) == a.size
+
+
+def _labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
+    """Whether all integer ``labels`` lie in ``[0, n_classes)``, in one pass.
+
+    Viewing signed integers as unsigned maps negatives to huge values, so one comparison suffices.
+    """
+    u = labels if labels.dtype.kind == "u" else labels.view(np.dtype(f"u{labels.dtype.itemsize}"))
+    return np.count_nonzero(u >= n_classes) == 0
+
+
 def _as_float(a: np.ndarray) -> np.ndarray:
     return a if a.dtype.kind == "f" else a.astype(np.float64)
 
@@ -93,7 +107,7 @@ class Loss:
             raise ValueError(f"{self._name()}: empty batch, {argument} has shape {pred.shape}")
         if pred.dtype.kind not in "fiub":
             raise TypeError(f"{self._name()}: {argument} must be a real numeric array, got dtype {pred.dtype}")
-        if not self.allow_nonfinite and pred.dtype.kind == "f" and not np.isfinite(pred).all():
+        if not self.allow_nonfinite and pred.dtype.kind == "f" and not _all_finite(pred):
             bad = np.argwhere(~np.isfinite(pred))[0]
             raise ValueError(
                 f"{self._name()}: {argument} contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
@@ -104,7 +118,7 @@ class Loss:
     def _check_target_values(self, y: np.ndarray) -> None:
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{self._name()}: y must be a real numeric array, got dtype {y.dtype}")
-        if not self.allow_nonfinite and y.dtype.kind == "f" and not np.isfinite(y).all():
+        if not self.allow_nonfinite and y.dtype.kind == "f" and not _all_finite(y):
             bad = np.argwhere(~np.isfinite(y))[0]
             raise ValueError(
                 f"{self._name()}: y contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
@@ -232,6 +246,27 @@ def _softmax_ce_forward(z: np.ndarray, labels: np.ndarray | None, targets: np.nd
     return ((targets.sum(axis=-1) * lse).sum(axis=-1) - (targets * z).sum(axis=(-2, -1))) / n
 
 
+def _softmax_ce_labels_forward(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Softmax cross-entropy of logits ``z`` (N, C) with integer ``labels`` (N,).
+
+    Returns the loss, ``e = exp(z - max_row(z))`` and its row sums (reused by the backward pass).
+    """
+    n = z.shape[0]
+    shifted = z - z.max(axis=1, keepdims=True)
+    e = np.exp(shifted)
+    se = e.sum(axis=1, keepdims=True)
+    loss = (np.log(se).sum() - shifted[np.arange(n), labels].sum()) / n
+    return loss, e, se
+
+
+def _softmax_ce_labels_backward(e: np.ndarray, se: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``(softmax(z) - onehot(labels)) / N`` from ``e = exp(z - max_row(z))`` and its row sums ``se``."""
+    n = e.shape[0]
+    g = e / (se * n)
+    g[np.arange(n), labels] -= 1.0 / n
+    return g
+
+
 def _softmax_ce_backward(z: np.ndarray, labels: np.ndarray | None, targets: np.ndarray | None) -> np.ndarray:
     """Gradient of :func:`_softmax_ce_forward` for logits ``z`` of shape (N, C)."""
     n = z.shape[0]
@@ -283,6 +318,7 @@ class CrossEntropyLoss(Loss):
     def __init__(self, from_logits: bool = True, *, allow_nonfinite: bool = False) -> None:
         super().__init__(allow_nonfinite=allow_nonfinite)
         self.from_logits = bool(from_logits)
+        self._cache: tuple | None = None
 
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {} if self.from_logits else {"from_logits": False}
@@ -313,8 +349,8 @@ class CrossEntropyLoss(Loss):
                     f"CrossEntropyLoss: labels y must have an integer dtype (class indices in [0, {c - 1}]), "
                     f"got dtype {y.dtype}; use y.astype(int), or pass one-hot targets of shape ({n}, {c})"
                 )
-            lo, hi = y.min(), y.max()
-            if lo < 0 or hi >= c:
+            if not _labels_in_range(y, c):
+                lo, hi = y.min(), y.max()
                 bad = lo if lo < 0 else hi
                 raise ValueError(
                     f"CrossEntropyLoss: label {bad} out of range; labels y must be in [0, {c - 1}] "
@@ -331,8 +367,15 @@ class CrossEntropyLoss(Loss):
 
     def forward(self, pred: np.ndarray, y: np.ndarray) -> float:
         """Loss value for ``pred`` : ndarray of shape (N, C) and ``y`` of shape (N,) or (N, C)."""
+        pred_in = pred
         pred, labels, targets = self._check(pred, y)
         if self.from_logits:
+            if labels is not None:
+                loss, e, se = _softmax_ce_labels_forward(pred, labels)
+                # Remember the exponentials so that backward on the *same, unchanged* array skips
+                # recomputing them (checked by identity and by value, so in-place edits are safe).
+                self._cache = (pred_in, (pred.shape, pred.tobytes()), y, labels, e, se)
+                return float(loss)
             return float(_softmax_ce_forward(pred, labels, targets))
         n = pred.shape[0]
         if labels is not None:
@@ -341,6 +384,12 @@ class CrossEntropyLoss(Loss):
 
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred`` : ndarray of shape (N, C)."""
+        cache = self._cache
+        if cache is not None and cache[0] is pred and cache[2] is y and self.from_logits:
+            if isinstance(pred, np.ndarray) and (pred.shape, pred.tobytes()) == cache[1]:
+                # same logits and labels as the last forward (already validated there)
+                _, _, _, labels, e, se = cache
+                return _softmax_ce_labels_backward(e, se, labels)
         pred, labels, targets = self._check(pred, y)
         if self.from_logits:
             return _softmax_ce_backward(pred, labels, targets)

@@ -98,7 +98,7 @@ class NeuralNetwork:
         X = np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
             raise ValueError(f"NeuralNetwork.forward: X must be a non-empty batch of shape (n_samples, ...), got shape {X.shape}")
-        if not self.allow_nonfinite and X.dtype.kind in "fc" and not np.isfinite(X).all():
+        if not self.allow_nonfinite and X.dtype.kind in "fc" and np.count_nonzero(np.isfinite(X)) != X.size:
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
             raise ValueError(
                 f"NeuralNetwork.forward: X contains NaN or inf (first at index {bad}: {X[bad]}); "
