@@ -295,7 +295,9 @@ class History:
     diverged_epoch : int or None
         Epoch (from 1) in which the divergence was detected.
     diverged_step : int or None
-        Global step (from 1) at which it was detected.
+        Global step (from 1) whose loss was not finite (that step's update is not applied;
+        ``n_steps`` counts only applied updates), or the last step when only the final
+        parameters are non-finite.
     stopped_early : bool
         A callback asked to stop.
     """
@@ -680,12 +682,11 @@ def fit(
                         if np.all(np.isfinite(pred)):
                             raise
                         lval = float("nan")
-                    step += 1
                     seen += nb
                     loss_sum += nb * lval
                     if not math.isfinite(lval):
                         diverged_now = True
-                        hist.diverged, hist.diverged_epoch, hist.diverged_step = True, epoch, step
+                        hist.diverged, hist.diverged_epoch, hist.diverged_step = True, epoch, step + 1
                         if on_batch is not None:
                             on_batch(epoch, n_epochs, b, n_batches, loss_sum / seen)
                         break
@@ -710,6 +711,7 @@ def fit(
                         for key, sq in per_layer.items():
                             layer_sums[key] = layer_sums.get(key, 0.0) + math.sqrt(sq)
                     optimizer.step(grads)
+                    step += 1
                     steps_this_epoch += 1
                     if on_batch is not None:
                         on_batch(epoch, n_epochs, b, n_batches, loss_sum / seen)
