@@ -253,8 +253,10 @@ def check(
         Finite-difference method of :func:`verigrad.check.check_params`. Complex step needs ``fn`` to
         be complex-analytic in torch, which torch code rarely is: keep "central" unless you know.
     **options
-        Passed to :func:`verigrad.check.check_params`: ``mode``, ``eps``, ``atol``, ``rtol``,
-        ``probe``, ``raise_on_failure``, ...
+        Passed to :func:`verigrad.check.check_params`: ``mode`` (``"full"``, ``"sample"``, ``"fast"``),
+        ``k``, ``eps``, ``atol``, ``rtol``, ``raise_on_failure``, ``batch_size`` (names a scale factor
+        N in the diagnosis; default: the leading dimension of the first input with 2 or more
+        dimensions, when larger than 2; pass ``batch_size=None`` to disable), ...
 
     Returns
     -------
@@ -471,6 +473,11 @@ def check(
 
     check_params = _check_fn()
     options.setdefault("seed", seed)
+    if "batch_size" not in options:
+        # the conventional batch axis: lets the diagnosis name a factor N ("missing 1/N")
+        lead = [int(x.shape[0]) for x in inputs if x.dim() >= 2]
+        if lead and lead[0] > 2:
+            options["batch_size"] = lead[0]
     raise_on_failure = bool(options.pop("raise_on_failure", False))
     report = check_params(loss, params_np, grads, method=method, **options)
     _annotate(report, fn, numeric_dtype, notes)
@@ -500,7 +507,8 @@ def _annotate(report: Any, fn: Any, numeric_dtype: str, notes: list[str]) -> Non
         if hasattr(report, "title"):
             report.title = f"gradient check of {_fn_name(fn)} (torch, numerical side in {numeric_dtype})"
         if isinstance(getattr(report, "notes", None), list):
-            report.notes.extend(n for n in notes if n not in report.notes)
+            # in-place writes are reported by the mutates_input diagnosis, not repeated as notes
+            report.notes.extend(n for n in notes if n not in report.notes and " in place " not in n)
     except (AttributeError, TypeError):  # a frozen or slotted report: the warning already told the user
         pass
 

@@ -140,6 +140,7 @@ def test_missing_one_over_N():
     d = report["input0"].diagnosis
     assert d.kind == "scale"
     assert d.details["factor"] == pytest.approx(N, rel=1e-3)
+    assert "missing 1/N" in d.message  # the batch size is taken from the first input's leading axis
     assert list(report) == ["input0"]  # the target does not require grad and is not checked
 
 
