@@ -41,6 +41,7 @@ perturb in place, ``network.forward(X)``, ``loss_fn.forward``, restore (bit-iden
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -387,6 +388,102 @@ def _base_forward(
     return ins, zs, outs
 
 
+class _Base:
+    """The unperturbed forward of one network on one ``X`` (see :func:`_base_forward`), plus the
+    contiguous transposes the fast path gathers columns from (computed once, on first use)."""
+
+    def __init__(self, ins: list[np.ndarray], zs: list[np.ndarray | None], outs: list[np.ndarray]) -> None:
+        self.ins, self.zs, self.outs = ins, zs, outs
+        self._transposed: dict[tuple[str, int], np.ndarray] = {}
+
+    def T(self, kind: str, layer: int) -> np.ndarray:
+        """Contiguous transpose of ``ins``/``zs``/``outs`` ``[layer]`` (shape (width, N))."""
+        key = (kind, layer)
+        t = self._transposed.get(key)
+        if t is None:
+            t = np.ascontiguousarray(getattr(self, kind)[layer].T)
+            self._transposed[key] = t
+        return t
+
+    def nbytes(self) -> int:
+        arrays = [a for a in self.ins + self.zs + self.outs if a is not None]
+        return int(sum(a.nbytes for a in arrays))
+
+
+#: Largest base forward (bytes of activations) kept between calls.
+CACHE_MAX_BYTES = 64 * 2**20
+
+
+class _CacheEntry:
+    """Validated memo of the last base forward: one entry, for one network (held weakly)."""
+
+    def __init__(self, network: Any, signature: tuple, params: list[np.ndarray], X: np.ndarray, base: _Base) -> None:
+        self.network_ref = weakref.ref(network)
+        self.signature = signature
+        self.params = params  # the live arrays (identity) ...
+        self.copies = [p.copy() for p in params]  # ... and their values at the time
+        self.X = X.copy()
+        self.base = base
+
+    def matches(self, network: Any, signature: tuple, params: list[np.ndarray], X: np.ndarray) -> bool:
+        if self.network_ref() is not network or self.signature != signature or len(params) != len(self.params):
+            return False
+        if X.shape != self.X.shape or X.dtype != self.X.dtype or not np.array_equal(X, self.X):
+            return False
+        for live, kept, copy in zip(params, self.params, self.copies):
+            if live is not kept or not np.array_equal(live, copy):
+                return False
+        return True
+
+
+_last_base: _CacheEntry | None = None
+
+
+def _signature(layers: Sequence[Any]) -> tuple:
+    """What the pure plan depends on besides the parameter values: layer and activation types and ids,
+    LeakyReLU slopes, parameter array identities."""
+    sig = []
+    for layer in layers:
+        act = getattr(layer, "activation", None) if type(layer) is Dense else layer
+        sig.append((
+            id(layer),
+            type(layer),
+            tuple((k, id(v)) for k, v in layer.params.items()),
+            type(act),
+            id(act),
+            getattr(act, "alpha", None),
+        ))
+    return tuple(sig)
+
+
+def _cached_base_forward(network: Any, layers: Sequence[Any], plan: list[_ActStep | _DenseStep], X: np.ndarray) -> _Base | None:
+    """:func:`_base_forward` memoised across calls for the same network, parameter values and ``X``.
+
+    The checker calls :func:`perturbed_losses` once per parameter and chunk (dozens of calls for one
+    check); recomputing the base forward each time would cost as much as the perturbations. The memo is
+    validated on every call (identity of the network, layers and parameter arrays, LeakyReLU slopes,
+    and the exact values of all parameters and of ``X``), so in-place changes are always seen.
+    """
+    global _last_base
+    params = [v for layer in layers for v in layer.params.values()]
+    signature = _signature(layers)
+    entry = _last_base
+    if entry is not None and entry.matches(network, signature, params, X):
+        return entry.base
+    out = _base_forward(plan, X)
+    if out is None:
+        return None
+    base = _Base(*out)
+    try:
+        if base.nbytes() <= CACHE_MAX_BYTES:
+            _last_base = _CacheEntry(network, signature, params, X, base)
+        else:
+            _last_base = None
+    except TypeError:  # network not weak-referenceable: no memo
+        _last_base = None
+    return base
+
+
 def _feature_major(At: np.ndarray) -> np.ndarray:
     """View a contiguous ``(width, K, N)`` buffer as the ``(K, N, width)`` stack it stores.
 
@@ -433,19 +530,19 @@ def _fast_chunk(
     rows: np.ndarray | None,
     cols: np.ndarray,
     dval: np.ndarray,
-    cache: dict[str, Any],
+    base: _Base,
 ) -> np.ndarray:
     """Stacked predictions ``(K, N, n_out)`` for K perturbations of Dense ``layer``.
 
     ``rows``/``cols``: the (i, j) position of each perturbed entry of ``W`` (``rows`` is ``None`` for
     ``b``); ``dval``: the effective change ``new - old`` of each, in the compute dtype.
     """
-    zs, outs = cache["zs"], cache["outs"]
-    c = cache["zT"][cols]  # (K, N): column cols[k] of the perturbed layer's pre-activation
+    zs, outs = base.zs, base.outs
+    c = base.T("zs", layer)[cols]  # (K, N): column cols[k] of the perturbed layer's pre-activation
     if rows is None:
         c += dval[:, None]
     else:
-        c += dval[:, None] * cache["xT"][rows]
+        c += dval[:, None] * base.T("ins", layer)[rows]
     step = plan[layer]
     assert isinstance(step, _DenseStep)
     n_layers = len(plan)
@@ -468,12 +565,12 @@ def _fast_chunk(
             continue
         # Dense after a one-column change: rank-1 update z' = z + delta[:, None] * W[j, :] of its
         # pre-activation, built feature-major as (n_out, K, N).
-        delta = c - cache["prevT"][cols]  # (K, N)
+        delta = c - base.T("outs", m)[cols]  # (K, N)
         WjT = nxt.W[cols].T  # (n_out, K)
         K, N = delta.shape
         Zt = np.empty((WjT.shape[0], K, N), dtype=np.result_type(delta.dtype, WjT.dtype, zs[m + 1].dtype))
         np.multiply(WjT[:, :, None], delta[None, :, :], out=Zt)
-        Zt += cache["znextT"][:, None, :]
+        Zt += base.T("zs", m + 1)[:, None, :]
         Z = _feature_major(Zt)
         A = nxt.act.fn(Z) if nxt.act is not None else Z
         return _propagate_dense(plan, m + 2, A)
@@ -568,11 +665,10 @@ def perturbed_losses(
     layer, key = where
     if not isinstance(plan[layer], _DenseStep):  # pragma: no cover - _plan only allows Dense params
         return _generic(network, P, idx, s, X, y, loss_fn)
-    base = _base_forward(plan, X)
+    base = _cached_base_forward(network, layers, plan, X)
     if base is None:
         return _generic(network, P, idx, s, X, y, loss_fn)
-    ins, zs, outs = base
-    z = zs[layer]
+    z = base.zs[layer]
     assert z is not None
     cdtype = z.dtype
 
@@ -587,13 +683,6 @@ def perturbed_losses(
         rows_all = None
         cols_all = np.repeat(idx, k)
 
-    cache: dict[str, Any] = {
-        "ins": ins,
-        "zs": zs,
-        "outs": outs,
-        "zT": np.ascontiguousarray(z.T),
-        "xT": np.ascontiguousarray(ins[layer].T) if key == "W" else None,
-    }
     # Layers layer..m keep the change in one column; the stack (K, N, width) is materialised from
     # layer `dense_from` on (at the last layer if the column reaches the output).
     m = layer
@@ -605,13 +694,9 @@ def perturbed_losses(
         while m + 1 < len(plan) and isinstance(plan[m + 1], _ActStep) and plan[m + 1].elementwise:
             m += 1
         dense_from = min(m + 1, len(plan) - 1)
-        if m + 1 < len(plan) and isinstance(plan[m + 1], _DenseStep):
-            # the rank-1 step needs the base input and pre-activation of the next Dense, transposed
-            cache["prevT"] = np.ascontiguousarray(outs[m].T)
-            cache["znextT"] = np.ascontiguousarray(zs[m + 1].T)
 
     N = X.shape[0]
-    widths = [o.shape[-1] for o in outs[dense_from:]] + [1]
+    widths = [o.shape[-1] for o in base.outs[dense_from:]] + [1]
     chunk = max(1, CHUNK_ELEMENTS // (N * max(widths)))
     R = n * k
     out = np.empty(R, dtype=np.float64)
@@ -619,7 +704,7 @@ def perturbed_losses(
         stop = min(R, start + chunk)
         sl = slice(start, stop)
         preds = _fast_chunk(
-            plan, layer, None if rows_all is None else rows_all[sl], cols_all[sl], dval[sl], cache
+            plan, layer, None if rows_all is None else rows_all[sl], cols_all[sl], dval[sl], base
         )
         out[sl] = np.asarray(loss_fn.forward_batch(preds, y), dtype=np.float64).reshape(-1)
     return out.reshape(n, k)
