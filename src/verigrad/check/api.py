@@ -1,0 +1,898 @@
+"""Entry points of the gradient checker.
+
+* :func:`check_gradients` - a function ``fn(x)`` and its claimed gradient (seed 002's signature);
+* :func:`check_params` - a hand-written model: ``loss()`` reading live parameter arrays (seed 001);
+* :func:`gradient_check` - any model following the network protocol (seed 000);
+* :func:`check_layers` - each layer of ``model.layers`` in isolation: localise the first faulty layer.
+
+Nothing here imports ``verigrad.nn``: models and layers are used through their protocol only.
+After any check, every checked array (parameters, inputs) is bit-identical to before, also when the
+user's code raises or the check is interrupted; a model's ``grads()`` arrays are restored too.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from verigrad.check import modes as _modes
+from verigrad.check.diagnosis import Diagnosis, diagnose, special
+from verigrad.check.engine import (
+    C_ROUND,
+    EPS64,
+    FAIL,
+    NOT_EVALUATED,
+    Context,
+    EntryResult,
+    NonScalarObjective,
+    Objective,
+    Target,
+    coarser_dtype,
+    eps_of,
+    judge_entries,
+    to_scalar,
+)
+from verigrad.check.report import GradientReport, LayersReport, ModelReport, WorstEntry
+
+METHODS = ("auto", "central", "complex", "richardson")
+MODES = ("full", "sample", "fast")
+
+__all__ = ["check_gradients", "check_params", "gradient_check", "check_layers", "METHODS", "MODES"]
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options shared by every entry point (see :func:`check_gradients` for their meaning)."""
+
+    method: str = "auto"
+    mode: str = "full"
+    eps: Optional[float] = None
+    atol: Optional[float] = None
+    rtol: Optional[float] = None
+    k: int = 64
+    seed: Optional[int] = None
+    rng: Optional[np.random.Generator] = None
+    probe: Optional[bool] = None
+    raise_on_failure: bool = False
+    batch_size: Optional[int] = None
+    use_fast_path: bool = True
+    directions: int = 3
+    training: bool = True
+    check_input: bool = True
+    promote: bool = True
+    name: Optional[str] = None
+
+    def generator(self) -> np.random.Generator:
+        if self.rng is not None:
+            return self.rng
+        return np.random.default_rng(0 if self.seed is None else self.seed)
+
+
+_OPTION_NAMES = tuple(Options.__dataclass_fields__)
+
+
+def _options(options: dict[str, Any], **fixed: Any) -> Options:
+    unknown = sorted(set(options) - set(_OPTION_NAMES))
+    if unknown:
+        raise TypeError(f"unknown option(s) {unknown}; valid options: {list(_OPTION_NAMES)}")
+    merged = dict(options)
+    merged.update({k: v for k, v in fixed.items() if v is not None})
+    opts = Options(**merged)
+    if opts.method not in METHODS:
+        raise ValueError(f"method={opts.method!r} is not valid; choose one of {list(METHODS)}")
+    if opts.mode not in MODES:
+        raise ValueError(f"mode={opts.mode!r} is not valid; choose one of {list(MODES)}")
+    for nm in ("eps", "atol", "rtol"):
+        v = getattr(opts, nm)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float, np.floating, np.integer)):
+            raise TypeError(f"{nm} must be a number; got {type(v).__name__}")
+        if not np.isfinite(v) or (v <= 0 if nm == "eps" else v < 0):
+            expected = "> 0" if nm == "eps" else ">= 0"
+            raise ValueError(f"{nm} must be finite and {expected}; got {v!r}")
+    if isinstance(opts.k, bool) or not isinstance(opts.k, (int, np.integer)) or opts.k < 1:
+        raise ValueError(f"k must be a positive integer (entries to sample); got {opts.k!r}")
+    if isinstance(opts.directions, bool) or not isinstance(opts.directions, (int, np.integer)) or opts.directions < 1:
+        raise ValueError(f"directions must be a positive integer; got {opts.directions!r}")
+    if opts.rng is not None and not isinstance(opts.rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator; got {type(opts.rng).__name__}")
+    if opts.batch_size is not None and (not isinstance(opts.batch_size, (int, np.integer)) or opts.batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer; got {opts.batch_size!r}")
+    return opts
+
+
+# ---------------------------------------------------------------------------------------------------
+# validation helpers
+# ---------------------------------------------------------------------------------------------------
+def _float_array(x: Any, arg: str) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{arg} must be a real floating-point array; got complex dtype {arr.dtype}")
+    if arr.dtype.kind != "f":
+        raise TypeError(
+            f"{arg} must be a floating-point array; got dtype {arr.dtype} "
+            f"(convert with {arg}.astype(np.float64): finite differences need real numbers)"
+        )
+    if not np.all(np.isfinite(arr)):
+        bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0]) if arr.ndim else ()
+        raise ValueError(f"{arg} contains non-finite values (first at index {bad}); expected finite numbers")
+    return arr
+
+
+def _grad_array(g: Any, arg: str, shape: tuple[int, ...], what: str) -> tuple[np.ndarray, bool]:
+    """Validate a claimed gradient; return (array as float64, transposed?)."""
+    try:
+        arr = np.asarray(g)
+    except Exception as exc:  # noqa: BLE001
+        raise TypeError(f"{arg} must be an array; got {type(g).__name__}") from exc
+    if arr.dtype.kind not in "fiu":
+        raise TypeError(f"{arg} must be a real numeric array; got dtype {arr.dtype}")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{arg} contains non-finite values (NaN or inf); expected finite numbers")
+    if arr.shape == shape:
+        return arr.astype(np.float64), False
+    if len(shape) == 2 and arr.shape == shape[::-1] and shape[0] != shape[1]:
+        return arr.astype(np.float64).T, True
+    raise ValueError(
+        f"{arg} has shape {arr.shape} but {what} has shape {shape}: the gradient must have the shape of {what}"
+    )
+
+
+def _grad_eps(g: Any) -> tuple[float, str]:
+    dt = getattr(g, "dtype", None)
+    if dt is not None and np.dtype(dt).kind == "f":
+        return eps_of(dt), str(np.dtype(dt))
+    return EPS64, "float64"
+
+
+def _output(out: Any, where: str) -> np.ndarray:
+    if isinstance(out, (np.ndarray, np.generic, int, float)) and not isinstance(out, bool):
+        arr = np.asarray(out)
+    elif hasattr(out, "__array__") and not isinstance(out, (str, bytes)):
+        arr = np.asarray(out)
+    else:
+        raise TypeError(f"fn must return a NumPy array or a scalar; got {type(out).__name__} {where}")
+    if arr.dtype.kind not in "fciu":
+        raise TypeError(f"fn must return a numeric array or scalar; got dtype {arr.dtype} {where}")
+    return arr
+
+
+def _dldf(dLdf: Any, out_shape: tuple[int, ...]) -> np.ndarray:
+    if dLdf is None:
+        if int(np.prod(out_shape)) != 1:
+            raise ValueError(
+                f"fn returns an array of shape {out_shape}, not a scalar: pass dLdf (the upstream "
+                f"gradient, same shape {out_shape}) so that L = sum(fn(x) * dLdf)"
+            )
+        return np.ones(out_shape)
+    g = np.asarray(dLdf)
+    if g.dtype.kind not in "fiu":
+        raise TypeError(f"dLdf must be a real numeric array or scalar; got dtype {g.dtype}")
+    if not np.all(np.isfinite(g)):
+        raise ValueError("dLdf contains non-finite values; expected finite numbers")
+    if g.ndim == 0 or g.size == 1 and int(np.prod(out_shape)) == 1:
+        return np.full(out_shape, float(g.reshape(())) if g.ndim == 0 else float(g.ravel()[0]))
+    if g.shape != tuple(out_shape):
+        raise ValueError(f"dLdf has shape {g.shape} but fn(x) has shape {tuple(out_shape)}; they must match")
+    return g.astype(np.float64)
+
+
+def _same_bits(a: Any, b: Any) -> bool:
+    a = np.asarray(a)
+    b = np.asarray(b)
+    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+
+
+# ---------------------------------------------------------------------------------------------------
+# core: judge a list of targets and build reports
+# ---------------------------------------------------------------------------------------------------
+def _reports(targets: list[Target], ctx: Context, opts: Options, transposed: Optional[set[str]] = None,
+             dtypes: Optional[dict[str, str]] = None) -> tuple[dict[str, GradientReport], list[str]]:
+    rng = opts.generator()
+    obj = ctx.objective
+    out: dict[str, GradientReport] = {}
+    notes: list[str] = []
+    transposed = transposed or set()
+    if opts.mode == "fast":
+        fast = _modes.fast_check(targets, ctx, rng, opts.directions, opts.use_fast_path)
+        share = obj.n_evals
+        for t in targets:
+            res, dirs = fast[t.name]
+            directional = {
+                "n_directions": len(dirs),
+                "passed": all(d.passed for d in dirs),
+                "rel_error": max((d.rel_error for d in dirs), default=0.0),
+                "numerical": [d.numerical for d in dirs], "analytic": [d.analytic for d in dirs],
+            }
+            out[t.name] = _tensor_report(t, res, ctx, opts, directional=directional,
+                                         transposed=t.name in transposed, dtype=(dtypes or {}).get(t.name))
+        per = share // max(len(targets), 1)
+        for r in out.values():
+            r.n_evals = per
+        return out, notes
+    if opts.mode == "sample":
+        chosen = _modes.sample_indices(targets, opts.k, rng)
+    else:
+        chosen = {t.name: np.arange(t.live.size) for t in targets}
+    for t in targets:
+        before = obj.n_evals
+        res = judge_entries(t, ctx, chosen[t.name], opts.use_fast_path)
+        rep = _tensor_report(t, res, ctx, opts, transposed=t.name in transposed,
+                             dtype=(dtypes or {}).get(t.name))
+        rep.n_evals = obj.n_evals - before
+        out[t.name] = rep
+    return out, notes
+
+
+def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Options, *,
+                   directional: Optional[dict[str, Any]] = None, transposed: bool = False,
+                   dtype: Optional[str] = None) -> GradientReport:
+    shape = t.analytic.shape
+    numerical = np.full(shape, np.nan)
+    tolerance = np.full(shape, np.nan)
+    status = np.full(shape, NOT_EVALUATED, dtype=np.int8)
+    notes: list[str] = []
+    if res is not None:
+        numerical.flat[res.index] = res.numerical
+        tolerance.flat[res.index] = res.tolerance
+        status.flat[res.index] = res.status
+        notes += res.notes
+    full = res is not None and len(res.index) == t.analytic.size
+    if res is not None:
+        diag = diagnose(t.analytic, numerical, tolerance, status, batch_size=opts.batch_size, full=full)
+    elif directional is not None and not directional["passed"]:
+        diag = Diagnosis("mismatch", "random directional derivatives disagree with the analytic gradient", {})
+    elif directional is not None:
+        diag = Diagnosis("ok", f"{directional['n_directions']} random +-1 directional derivatives agree", {})
+    else:
+        diag = Diagnosis("ok", "nothing to check", {})
+    if transposed:
+        agree = res is not None and not (status == FAIL).any()
+        diag = Diagnosis(
+            "transpose",
+            f"the claimed gradient has shape {shape[::-1]}, the transpose of {t.name}'s shape {shape}"
+            + ("; its transpose matches the numerical gradient (return dW.T, or X.T @ dY instead of dY.T @ X)"
+               if agree else ""),
+            {"claimed_shape": list(shape[::-1]), "expected_shape": list(shape), "transpose_matches": agree},
+        )
+    method = ctx.method
+    mode = opts.mode
+    return GradientReport(
+        t.name, np.asarray(t.analytic, dtype=np.float64).reshape(shape), numerical, tolerance, status, diag,
+        method=method, mode=mode, n_evals=0, dtype=dtype or str(t.live.dtype),
+        analytic_dtype=t.analytic_dtype, notes=notes, directional=directional,
+    )
+
+
+def _flag(reports: dict[str, GradientReport], diag: Diagnosis) -> None:
+    """Make every report fail with a global diagnosis (mutated input, nondeterminism)."""
+    for r in reports.values():
+        r.diagnosis = diag
+
+
+# ---------------------------------------------------------------------------------------------------
+# check_gradients
+# ---------------------------------------------------------------------------------------------------
+def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: Any = None,
+                    **options: Any) -> GradientReport:
+    """Check the claimed gradient of ``L = sum(fn(x) * dLdf)`` with respect to ``x``.
+
+    Parameters
+    ----------
+    fn : callable, ndarray of shape ``x.shape`` -> ndarray or scalar
+        The function being checked. It is called on private copies of ``x`` (float64 when ``x`` is
+        float32 and ``fn`` computes in float64 on float64 input, for an accurate numerical side).
+    grad : ndarray of shape ``x.shape``, or callable ``grad(x)``
+        The claimed ``dL/dx``. A non-square 2-D ``grad`` with the transposed shape is diagnosed as
+        ``transpose``. With a callable, extra probe points are checked by default.
+    x : ndarray of float
+        The point. Never modified.
+    dLdf : ndarray of ``fn(x)``'s shape, or scalar, optional
+        The upstream gradient. Omitted: ``fn`` must return a scalar.
+    **options
+        ``method`` ("auto", "central", "complex", "richardson"; auto uses the complex step when it is
+        validated on ``fn``, central differences otherwise), ``mode`` ("full", "sample", "fast"), ``k``
+        (entries for sample mode), ``seed``/``rng``, ``eps`` (absolute step; default chosen per entry),
+        ``atol``/``rtol`` (explicit tolerance: an entry passes if ``|a-n| <= atol`` or
+        ``|a-n|/(|a|+|n|) <= rtol``), ``probe`` (check rescaled copies of ``x`` too; default: ``grad``
+        is callable), ``batch_size`` (to name a factor N), ``raise_on_failure``, ``name``.
+
+    Returns
+    -------
+    GradientReport
+        ``float(report)`` is ``||a - n|| / (||a|| + ||n||)``; ``report.passed``, ``report.diagnosis``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad arguments (each message names the argument, what was received and what was expected).
+    GradientCheckError
+        With ``raise_on_failure=True`` when the check fails.
+    """
+    opts = _options(options)
+    if not callable(fn):
+        raise TypeError(f"fn must be callable; got {type(fn).__name__}")
+    x_arr = _float_array(x, "x")
+    probe = opts.probe if opts.probe is not None else callable(grad)
+    report = _check_fn_once(fn, grad, x_arr, dLdf, opts)
+    if probe:
+        _probe(report, fn, grad, x_arr, dLdf, opts)
+    if opts.raise_on_failure:
+        report.raise_if_failed()
+    return report
+
+
+def _probe_points(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    with np.errstate(all="ignore"):
+        shift = np.ones_like(x)
+        return [("x*10", x * 10), ("x*0.1", x * 0.1), ("x+1", x + shift), ("-x", -x)]
+
+
+def _probe(report: GradientReport, fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Options) -> None:
+    sub_opts = replace(opts, probe=False, raise_on_failure=False)
+    for label, p in _probe_points(x):
+        if p.dtype.kind != "f" or not np.all(np.isfinite(p)):
+            report.probes.append({"label": label, "skipped": "the probe point is not finite"})
+            continue
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                sub = _check_fn_once(fn, grad, p, dLdf, sub_opts)
+        except Exception as exc:  # noqa: BLE001 - a probe point where fn fails is skipped, not failed
+            report.probes.append({"label": label, "skipped": f"{type(exc).__name__}: {exc}"[:200]})
+            continue
+        report.n_evals += sub.n_evals
+        entry = {"label": label, "passed": sub.passed, "kind": sub.diagnosis.kind,
+                 "rel_error": sub.rel_error, "message": sub.diagnosis.message,
+                 "worst": sub.worst.to_dict() if sub.worst is not None else None}
+        report.probes.append(entry)
+        if not sub.passed and report.passed:
+            d = sub.diagnosis
+            report.diagnosis = Diagnosis(
+                d.kind, f"at probe point {label} (x rescaled): {d.message}", dict(d.details, probe=label))
+            report.worst = sub.worst
+
+
+def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Options) -> GradientReport:
+    name = opts.name or "x"
+    g_raw = grad(x.copy()) if callable(grad) else grad
+    analytic, transposed = _grad_array(g_raw, "grad", x.shape, "x")
+    eps_a, a_dtype = _grad_eps(g_raw)
+
+    # choose the evaluation precision: float64 when fn computes in float64 on float64 input
+    work = x.copy()
+    first_in = work.copy()
+    out0 = None
+    if opts.promote and x.dtype != np.float64 and x.dtype.itemsize < 8:
+        try:
+            x64 = x.astype(np.float64)
+            trial_in = x64.copy()
+            trial = _output(fn(trial_in), "")
+            if trial.dtype == np.float64:
+                work, first_in, out0 = x64, trial_in, trial
+        except Exception:  # noqa: BLE001 - fn refuses float64: evaluate in x's dtype
+            out0 = None
+    if out0 is None:
+        out0 = _output(fn(first_in), "at x")
+    if out0.dtype.kind == "c":
+        raise TypeError("fn returned a complex array for real input; expected a real array or scalar")
+    mutated = not _same_bits(first_in, work)
+    if not np.all(np.isfinite(out0)):
+        raise ValueError("fn(x) is not finite at x; expected finite values to check a gradient")
+    G = _dldf(dLdf, out0.shape)
+    eval_eps = eps_of(coarser_dtype(out0.dtype if out0.dtype.kind == "f" else None, work.dtype))
+
+    def lfun(out: Any) -> float:
+        o = _output(out, "at a perturbed point")
+        if o.shape != G.shape:
+            raise ValueError(f"fn returned shape {o.shape} at a perturbed point but {G.shape} at x")
+        return float(np.sum(o.astype(np.float64) * G))
+
+    if mutated:
+        obj = Objective(lambda: lfun(fn(work.copy())), "fn")
+    else:
+        obj = Objective(lambda: lfun(fn(work)), "fn")
+    with np.errstate(over="ignore", invalid="ignore"):
+        terms = out0.astype(np.float64) * G
+        L0 = float(np.sum(terms))
+        lscale = max(float(np.sum(np.abs(terms))), abs(L0), np.finfo(np.float64).tiny)
+
+    method = opts.method
+    complex_note = None
+    target = Target(name, work, analytic, eval_eps, eps_a, analytic_dtype=a_dtype)
+    if method in ("auto", "complex") and not mutated:
+        ok, why = _complex_valid(fn, work, G, obj, lscale, eval_eps, opts.generator())
+        if ok:
+            target.complex_derivative = _complex_derivative(fn, work, G, obj)
+            method = "complex"
+        else:
+            complex_note = f"complex step not used: {why}"
+            method = "central"
+    elif method == "complex":
+        method = "central"
+        complex_note = "complex step not used: fn mutates its input"
+    elif method == "auto":
+        method = "central"
+    ctx = Context(obj, L0, lscale, method, opts.eps, opts.atol, opts.rtol)
+    try:
+        reps, _ = _reports([target], ctx, opts, transposed={name} if transposed else set(),
+                           dtypes={name: str(x.dtype)})
+    except _ComplexFailed as exc:
+        ctx = replace(ctx, method="central")
+        complex_note = f"complex step abandoned: {exc}"
+        reps, _ = _reports([target], ctx, opts, transposed={name} if transposed else set(),
+                           dtypes={name: str(x.dtype)})
+    report = reps[name]
+    report.n_evals = obj.n_evals
+    if complex_note and opts.method == "complex":
+        report.notes.append(complex_note)
+    out_end = fn(work.copy())
+    if mutated:
+        report.diagnosis = special(
+            "mutates_input", "fn modified its input array x in place (the checker passed it a copy)",
+            argument="x")
+    elif not _same_bits(np.asarray(out_end), out0):
+        report.diagnosis = special(
+            "nondeterministic",
+            "fn gave different outputs for the same input (evaluated at x at the start and the end of "
+            "the check): stale cache, hidden state or randomness",
+            max_difference=float(np.max(np.abs(np.asarray(out_end, dtype=np.float64) - out0)))
+            if np.asarray(out_end).shape == out0.shape else None)
+    return report
+
+
+class _ComplexFailed(RuntimeError):
+    pass
+
+
+def _complex_call(fn: Callable, xc: np.ndarray, G: np.ndarray) -> complex:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", np.exceptions.ComplexWarning)
+        out = fn(xc)
+    arr = np.asarray(out)
+    if arr.dtype.kind != "c":
+        raise _ComplexFailed(f"fn returned dtype {arr.dtype} for complex input")
+    if arr.shape != G.shape:
+        raise _ComplexFailed(f"fn returned shape {arr.shape} for complex input")
+    return complex(np.sum(arr * G))
+
+
+def _complex_valid(fn: Callable, work: np.ndarray, G: np.ndarray, obj: Objective, lscale: float,
+                   eval_eps: float, rng: np.random.Generator) -> tuple[bool, str]:
+    """Validate complex step on ``fn``: 2 random directions, complex vs central (two steps)."""
+    xc = work.astype(np.complex128)
+    if eval_eps > EPS64 * 2:
+        return False, "fn evaluates below float64 precision"
+    try:
+        with np.errstate(all="ignore"):
+            for _ in range(2):
+                v = rng.choice(np.array([-1.0, 1.0]), size=work.shape)
+                hc = 1e-20
+                lc = _complex_call(fn, xc + 1j * hc * v, G)
+                obj.n_evals += 1
+                if not np.isfinite(lc.imag):
+                    return False, "non-finite complex-step derivative"
+                dc = lc.imag / hc
+                xs = float(np.max(np.abs(work))) if work.size else 1.0
+                h = eval_eps ** (1 / 3) * max(1.0, xs) / np.sqrt(max(work.size, 1))
+                est = []
+                for hh in (h, 2 * h):
+                    save = work.copy()
+                    try:
+                        np.copyto(work, save + hh * v)
+                        lp = obj()
+                        np.copyto(work, save - hh * v)
+                        lm = obj()
+                    finally:
+                        np.copyto(work, save)
+                    est.append((lp - lm) / (2 * hh))
+                err = abs(est[0] - est[1]) + C_ROUND * eval_eps * lscale / h + 1e-8 * abs(est[0])
+                if not abs(dc - est[0]) <= 3 * err:
+                    return False, "complex-step and central directional derivatives disagree"
+    except _ComplexFailed as exc:
+        return False, str(exc)
+    except Exception as exc:  # noqa: BLE001 - fn does not support complex input
+        return False, f"fn does not accept complex input ({type(exc).__name__})"
+    return True, ""
+
+
+def _complex_derivative(fn: Callable, work: np.ndarray, G: np.ndarray, obj: Objective) -> Callable:
+    def derivative(idx: np.ndarray, h: np.ndarray) -> np.ndarray:
+        xc = work.astype(np.complex128)
+        out = np.empty(len(idx))
+        try:
+            with np.errstate(all="ignore"):
+                for i, (j, hj) in enumerate(zip(idx, h)):
+                    old = xc.flat[j]
+                    xc.flat[j] = old + 1j * hj
+                    obj.n_evals += 1
+                    out[i] = _complex_call(fn, xc, G).imag / hj
+                    xc.flat[j] = old
+        except _ComplexFailed:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise _ComplexFailed(f"{type(exc).__name__}: {exc}") from exc
+        return out
+
+    return derivative
+
+
+# ---------------------------------------------------------------------------------------------------
+# live-array checks (check_params, gradient_check, check_layers)
+# ---------------------------------------------------------------------------------------------------
+class _Restorer:
+    """Copies of arrays, put back bit for bit with ``np.copyto``."""
+
+    def __init__(self, arrays: list[np.ndarray]) -> None:
+        self.pairs = [(a, a.copy()) for a in arrays]
+
+    def changed(self) -> list[int]:
+        return [i for i, (a, c) in enumerate(self.pairs) if not _same_bits(a, c)]
+
+    def restore(self) -> None:
+        for a, c in self.pairs:
+            np.copyto(a, c)
+
+
+def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *, title: str,
+                mutated: Optional[str], guard: _Restorer, batch_size: Optional[int],
+                transposed: set[str], what: str = "loss") -> ModelReport:
+    if mutated is not None:
+        # the objective itself writes into the live arrays: undo that after every evaluation
+        inner = loss
+
+        def loss() -> Any:  # noqa: F811 - deliberate wrapper
+            keep = [t.live.copy() for t in targets]
+            try:
+                return inner()
+            finally:
+                for t, k in zip(targets, keep):
+                    np.copyto(t.live, k)
+
+    obj = Objective(loss, what)
+    L0 = obj()
+    if not np.isfinite(L0):
+        raise ValueError(f"the {what} is not finite at the starting point ({L0}); expected a finite scalar")
+    eval_dt = coarser_dtype(obj.value_dtype)
+    for t in targets:
+        t.eval_eps = max(t.eval_eps, eps_of(eval_dt))
+    method = opts.method
+    if method in ("auto", "complex"):
+        method = "central"
+    ctx = Context(obj, L0, max(abs(L0), np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
+    opts = replace(opts, batch_size=opts.batch_size or batch_size)
+    reps, notes = _reports(targets, ctx, opts, transposed=transposed)
+    if opts.method == "complex":
+        notes.append("complex step needs fn(x) on complex input: use check_gradients; central used here")
+    L_end = obj()
+    glob: Optional[Diagnosis] = None
+    if mutated is not None:
+        glob = special("mutates_input", f"the {what} modified {mutated} during evaluation", argument=mutated)
+    elif not (L_end == L0 or (np.isnan(L_end) and np.isnan(L0))):
+        glob = special(
+            "nondeterministic",
+            f"the {what} gave different values for the same parameters ({L0!r} at the start, {L_end!r} "
+            "at the end of the check): stale cache, hidden state or randomness (dropout in training mode?)",
+            first=L0, last=L_end)
+    if glob is not None:
+        _flag(reps, glob)
+    return ModelReport(reps, method=method, mode=opts.mode, n_evals=obj.n_evals, global_diagnosis=glob,
+                       title=title, notes=notes)
+
+
+def check_params(loss: Callable[[], Any], params: Mapping[str, np.ndarray], grads: Mapping[str, Any],
+                 **options: Any) -> ModelReport:
+    """Check the claimed gradients of a hand-written model.
+
+    Parameters
+    ----------
+    loss : callable () -> scalar
+        Reads the live arrays in ``params`` and returns the loss.
+    params : mapping of str to ndarray of float
+        The live parameter arrays; they are perturbed in place and restored bit for bit.
+    grads : mapping of str to ndarray
+        The claimed ``dL/dparam`` under the same names and shapes.
+    **options
+        As for :func:`check_gradients` (``method``, ``mode``, ``k``, ``seed``, ``eps``, ``atol``, ``rtol``,
+        ``batch_size``, ``raise_on_failure``). The round-off of both sides is judged by the coarser of
+        the parameter's and the gradient's dtypes (and of the loss value's, when it is a NumPy scalar).
+
+    Returns
+    -------
+    ModelReport
+    """
+    opts = _options(options)
+    if not callable(loss):
+        raise TypeError(f"loss must be a zero-argument callable; got {type(loss).__name__}")
+    if not isinstance(params, Mapping):
+        raise TypeError(f"params must be a mapping name -> ndarray; got {type(params).__name__}")
+    if not isinstance(grads, Mapping):
+        raise TypeError(f"grads must be a mapping name -> ndarray; got {type(grads).__name__}")
+    missing = [k for k in params if k not in grads]
+    extra = [k for k in grads if k not in params]
+    if missing or extra:
+        raise ValueError(
+            "params and grads must have the same names: "
+            + (f"grads has no entry for {missing}" if missing else "")
+            + ("; " if missing and extra else "")
+            + (f"grads has entries {extra} that are not in params" if extra else "")
+        )
+    if not params:
+        raise ValueError("params is empty: nothing to check")
+    targets = []
+    transposed: set[str] = set()
+    for nm, p in params.items():
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"params[{nm!r}] must be a live NumPy array (perturbed in place); got {type(p).__name__}")
+        _float_array(p, f"params[{nm!r}]")
+        g, tr = _grad_array(grads[nm], f"grads[{nm!r}]", p.shape, f"params[{nm!r}]")
+        if tr:
+            transposed.add(nm)
+        e = max(eps_of(p.dtype), _grad_eps(grads[nm])[0])
+        targets.append(Target(nm, p, g, e, e, analytic_dtype=_grad_eps(grads[nm])[1]))
+    guard = _Restorer([t.live for t in targets])
+    try:
+        probe_obj = Objective(loss)
+        probe_obj()
+        changed = guard.changed()
+        mutated = None
+        if changed:
+            mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
+            guard.restore()
+        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated, guard=guard,
+                             batch_size=opts.batch_size, transposed=transposed)
+    except NonScalarObjective as exc:
+        raise TypeError(str(exc)) from None
+    finally:
+        guard.restore()
+    if opts.raise_on_failure:
+        report.raise_if_failed()
+    return report
+
+
+def _require(obj: Any, arg: str, members: tuple[str, ...]) -> None:
+    missing = [m for m in members if not callable(getattr(obj, m, None))]
+    if missing:
+        raise TypeError(f"{arg} must have methods {list(members)}; {type(obj).__name__} lacks {missing}")
+
+
+def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float] = None,
+                   atol: Optional[float] = None, rtol: Optional[float] = None, **options: Any) -> ModelReport:
+    """Check every parameter of a model, and ``dL/dX`` (entry ``"input"``), against finite differences.
+
+    Parameters
+    ----------
+    model : object
+        With ``forward(X, training=...)``, ``backward(dL_dpred) -> dL_dX``, ``params()`` and ``grads()``
+        (dicts of live arrays named like ``W_0``). If it has ``perturbed_losses`` it is used for the
+        single-entry perturbations (``use_fast_path=False`` to disable).
+    X : ndarray of shape (n_samples, ...)
+        Inputs; never modified. Float32 inputs are promoted to float64 for the numerical side when
+        the model accepts it.
+    y : ndarray
+        Targets passed to ``loss_fn``.
+    loss_fn : object
+        With ``forward(pred, y) -> float`` and ``backward(pred, y) -> dL/dpred``.
+    eps : float, optional
+        Absolute finite-difference step (default: chosen per entry from the dtype and ``|x_i|``).
+    atol, rtol : float, optional
+        Explicit tolerance: an entry passes if ``|a-n| <= atol`` or ``|a-n|/(|a|+|n|) <= rtol``.
+    **options
+        ``method``, ``mode`` ("full", "sample", "fast"), ``k``, ``seed``/``rng``, ``training`` (passed to
+        ``forward``, default True), ``check_input``, ``use_fast_path``, ``promote``, ``raise_on_failure``.
+
+    Returns
+    -------
+    ModelReport
+        One :class:`GradientReport` per parameter (named as ``params()`` names them) and ``"input"``.
+    """
+    opts = _options(options, eps=eps, atol=atol, rtol=rtol)
+    _require(model, "model", ("forward", "backward", "params", "grads"))
+    _require(loss_fn, "loss_fn", ("forward", "backward"))
+    X = np.asarray(X)
+    if X.dtype.kind in "fc":
+        _float_array(X, "X")
+    params = model.params()
+    if not isinstance(params, Mapping):
+        raise TypeError(f"model.params() must return a dict name -> ndarray; got {type(params).__name__}")
+    for nm, p in params.items():
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"model.params()[{nm!r}] must be a NumPy array; got {type(p).__name__}")
+        _float_array(p, f"model.params()[{nm!r}]")
+    p_guard = _Restorer(list(params.values()))
+    g_before = _safe_grads(model)
+    g_guard = _Restorer(list(g_before.values()))
+    training = opts.training
+    try:
+        Xa = X.copy()
+        pred = model.forward(Xa, training=training)
+        mutated_parts = []
+        if not _same_bits(Xa, X):
+            mutated_parts.append("X")
+        changed = p_guard.changed()
+        if changed:
+            names = list(params)
+            mutated_parts.append("params " + ", ".join(repr(names[i]) for i in changed))
+            p_guard.restore()
+        mutated = " and ".join(mutated_parts) if mutated_parts else None
+        loss0, _ = to_scalar(loss_fn.forward(pred, y), "loss_fn.forward")
+        dpred = loss_fn.backward(pred, y)
+        dX = model.backward(dpred)
+        grads = model.grads()
+        missing = [k for k in params if k not in grads]
+        if missing:
+            raise ValueError(f"model.grads() has no entry for parameter(s) {missing}; names: {list(grads)}")
+        analytic = {k: (np.asarray(grads[k]).copy(), grads[k]) for k in params}
+        if mutated is not None:
+            p_guard.restore()
+
+        # numerical side: promote X to float64 when the model then computes in float64
+        Xe = X.copy() if X.dtype.kind == "f" else X
+        if opts.promote and X.dtype.kind == "f" and X.dtype.itemsize < 8:
+            try:
+                X64 = X.astype(np.float64)
+                pr = model.forward(X64.copy(), training=training)
+                if np.asarray(pr).dtype == np.float64:
+                    Xe = X64
+            except Exception:  # noqa: BLE001 - the model refuses float64 inputs
+                pass
+            if mutated is not None:
+                p_guard.restore()
+        pred_dt = np.asarray(pred).dtype if np.asarray(pred).dtype.kind == "f" else None
+        if Xe is not X and Xe.dtype == np.float64:
+            try:
+                pred_dt = np.asarray(model.forward(Xe.copy(), training=training)).dtype
+            except Exception:  # noqa: BLE001
+                pass
+            if mutated is not None:
+                p_guard.restore()
+        eval_eps = eps_of(coarser_dtype(pred_dt))
+
+        targets = []
+        transposed: set[str] = set()
+        fast_ok = opts.use_fast_path and callable(getattr(model, "perturbed_losses", None)) and mutated is None
+        for nm, p in params.items():
+            g, tr = _grad_array(analytic[nm][0], f"model.grads()[{nm!r}]", p.shape, f"parameter {nm!r}")
+            if tr:
+                transposed.add(nm)
+            ea, adt = _grad_eps(analytic[nm][0])
+            fast = None
+            if fast_ok:
+                def fast(idx: np.ndarray, steps: np.ndarray, _nm: str = nm) -> np.ndarray:
+                    return model.perturbed_losses(_nm, idx, steps, Xe, y, loss_fn)
+            targets.append(Target(nm, p, g, eval_eps, ea, fast=fast, analytic_dtype=adt))
+        if (opts.check_input and isinstance(dX, np.ndarray) and dX.shape == X.shape
+                and X.dtype.kind == "f" and dX.dtype.kind in "fiu" and np.all(np.isfinite(dX))):
+            ea, adt = _grad_eps(dX)
+            targets.append(Target("input", Xe, dX.astype(np.float64), eval_eps, ea, analytic_dtype=adt))
+
+        def loss() -> Any:
+            return loss_fn.forward(model.forward(Xe, training=training), y)
+
+        batch = int(X.shape[0]) if X.ndim >= 1 else None
+        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated, guard=p_guard,
+                             batch_size=batch, transposed=transposed)
+    except NonScalarObjective as exc:
+        raise TypeError(str(exc)) from None
+    finally:
+        p_guard.restore()
+        g_guard.restore()
+        _restore_grads(model, g_before)
+    if opts.raise_on_failure:
+        report.raise_if_failed()
+    return report
+
+
+def _safe_grads(model: Any) -> dict[str, np.ndarray]:
+    try:
+        g = model.grads()
+    except Exception:  # noqa: BLE001 - grads may not exist before the first backward
+        return {}
+    if not isinstance(g, Mapping):
+        return {}
+    return {k: v for k, v in g.items() if isinstance(v, np.ndarray)}
+
+
+def _restore_grads(model: Any, before: dict[str, np.ndarray]) -> None:
+    """Copy the pre-check gradient values into the arrays ``model.grads()`` returns now."""
+    now = _safe_grads(model)
+    for k, old in before.items():
+        cur = now.get(k)
+        if cur is not None and cur is not old and cur.shape == old.shape and cur.flags.writeable:
+            # ``before`` holds the original objects already restored by the guard
+            np.copyto(cur, old, casting="unsafe")
+
+
+def _layer_forward(layer: Any, x: np.ndarray, training: bool) -> Any:
+    try:
+        return layer.forward(x, training=training)
+    except TypeError:
+        return layer.forward(x)
+
+
+def _layer_backward(layer: Any, x: np.ndarray, dy: np.ndarray) -> Any:
+    try:
+        return layer.backward(dy)
+    except TypeError:
+        return layer.backward(x, dy)
+
+
+def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
+    """Check each layer of ``model.layers`` in isolation and name the first faulty one.
+
+    Each layer gets the activations the network produces at that point and a random upstream
+    gradient ``dy`` (standard normal, from ``seed``/``rng``); its parameters and its input gradient are
+    checked for ``L = sum(layer.forward(x) * dy)``.
+
+    Parameters
+    ----------
+    model : object with ``layers`` (list of objects following the layer protocol)
+    X : ndarray of shape (n_samples, ...)
+    **options
+        As for :func:`gradient_check`.
+
+    Returns
+    -------
+    LayersReport
+        ``report.first_faulty`` is the index of the first failing layer (None if all pass);
+        ``str(report)`` starts with e.g. ``layer 2 (Dense): W wrong, ...``.
+    """
+    opts = _options(options)
+    layers = getattr(model, "layers", None)
+    if layers is None or not hasattr(layers, "__iter__"):
+        raise TypeError(f"model must have a 'layers' list; {type(model).__name__} has none")
+    X = _float_array(X, "X")
+    rng = opts.generator()
+    act = X.copy()
+    results: list[tuple[int, str, ModelReport]] = []
+    for i, layer in enumerate(layers):
+        _require(layer, f"model.layers[{i}]", ("forward", "backward"))
+        lparams = getattr(layer, "params", {}) or {}
+        guard = _Restorer([p for p in lparams.values() if isinstance(p, np.ndarray)])
+        g_before = {k: v for k, v in (getattr(layer, "grads", {}) or {}).items() if isinstance(v, np.ndarray)}
+        g_guard = _Restorer(list(g_before.values()))
+        try:
+            xin = act.copy()
+            out = np.asarray(_layer_forward(layer, xin, opts.training))
+            dy = rng.standard_normal(out.shape)
+            xa = act.copy()
+            _layer_forward(layer, xa, opts.training)
+            dx = _layer_backward(layer, xa, dy)
+            lgrads = getattr(layer, "grads", {}) or {}
+            targets = []
+            transposed: set[str] = set()
+            eval_eps = eps_of(coarser_dtype(out.dtype if out.dtype.kind == "f" else None))
+            for nm, p in lparams.items():
+                if nm not in lgrads:
+                    raise ValueError(f"model.layers[{i}].grads has no entry {nm!r} after backward")
+                g, tr = _grad_array(np.asarray(lgrads[nm]).copy(), f"model.layers[{i}].grads[{nm!r}]",
+                                    p.shape, f"model.layers[{i}].params[{nm!r}]")
+                if tr:
+                    transposed.add(nm)
+                ea, adt = _grad_eps(lgrads[nm])
+                targets.append(Target(nm, p, g, eval_eps, ea, analytic_dtype=adt))
+            xe = act.astype(np.float64) if opts.promote else act.copy()
+            if isinstance(dx, np.ndarray) and dx.shape == act.shape and np.all(np.isfinite(dx)):
+                ea, adt = _grad_eps(dx)
+                targets.append(Target("input", xe, dx.astype(np.float64), eval_eps, ea, analytic_dtype=adt))
+
+            def loss(layer: Any = layer, xe: np.ndarray = xe, dy: np.ndarray = dy) -> float:
+                return float(np.sum(np.asarray(_layer_forward(layer, xe, opts.training), dtype=np.float64) * dy))
+
+            rep = _live_check(targets, loss, opts, title=f"layer {i} ({type(layer).__name__})", mutated=None,
+                              guard=guard, batch_size=int(act.shape[0]) if act.ndim else None,
+                              transposed=transposed, what="layer output")
+        finally:
+            guard.restore()
+            g_guard.restore()
+        results.append((i, type(layer).__name__, rep))
+        act = np.asarray(_layer_forward(layer, act.copy(), opts.training))
+    report = LayersReport(results)
+    if opts.raise_on_failure:
+        report.raise_if_failed()
+    return report

@@ -1,0 +1,442 @@
+"""Finite-difference engine: perturb live arrays, choose steps, estimate errors, judge entries.
+
+Everything here works on *targets*: a live floating-point array that is perturbed in place (a parameter,
+or the checker's private working copy of an input), the claimed (analytic) gradient of the objective
+with respect to it, and the precisions that limit both sides. The objective is a zero-argument callable
+that reads the live arrays and returns a scalar.
+
+The per-entry judgement (see ``docs/checker.md``) is
+
+1. a primary estimate ``n_i`` (central differences, complex step or Richardson extrapolation) and its
+   error estimate ``err_i`` (rounding of the loss differences, ``C_ROUND * eps_eval * |L|_scale / h_i``);
+2. the tolerance ``tol_i = err_i + C_ANALYTIC * eps_analytic * (|n_i| + ||n||_inf)`` (round-off of the
+   analytic gradient in its own dtype);
+3. entries with ``|a_i - n_i| > tol_i`` are re-estimated at steps ``2h`` and ``h/2``: the spread of the
+   three estimates measures truncation and noise and is added to their tolerance;
+4. entries that still disagree are retried at a much smaller step (a kink merely *near* ``x`` disappears)
+   and, if they still disagree, their one-sided derivatives at two small steps are compared: a gap that
+   persists as the step shrinks is a kink, and an analytic value inside the one-sided hull is a valid
+   subgradient (status ``KINK``, passes). Everything else fails.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+#: safety factor on the a-priori rounding error of a difference of two loss values. The a-priori bound
+#: ``eps * |L|_scale / h`` is pessimistic (rounding errors of the terms a perturbation does not touch
+#: cancel exactly), so it is used with a small factor and backed by the measured spread between steps.
+C_ROUND = 2.0
+#: safety factor on the round-off of the analytic gradient in its own dtype
+C_ANALYTIC = 16.0
+#: weight of the measured spread between step sizes (truncation + noise) in the tolerance
+C_SPREAD = 1.5
+#: number of step sizes of the one-sided (kink) analysis, each 4 times smaller
+KINK_LEVELS = 3
+#: largest number of entries handed to a model's ``perturbed_losses`` in one call
+FAST_CHUNK = 4096
+
+#: status codes of an entry
+OK, PRECISION, KINK, FAIL, NOT_EVALUATED = 0, 1, 2, 3, -1
+
+EPS64 = float(np.finfo(np.float64).eps)
+
+
+def eps_of(dtype: np.dtype) -> float:
+    """Machine epsilon of a floating (or complex) dtype; float64's for anything else."""
+    dt = np.dtype(dtype)
+    if dt.kind in "fc":
+        return float(np.finfo(dt).eps)
+    return EPS64
+
+
+def coarser_dtype(*dtypes: Optional[np.dtype]) -> np.dtype:
+    """The floating dtype with the largest machine epsilon among ``dtypes`` (float64 if none)."""
+    best = np.dtype(np.float64)
+    for dt in dtypes:
+        if dt is None:
+            continue
+        dt = np.dtype(dt)
+        if dt.kind == "c":
+            dt = np.dtype(np.finfo(dt).dtype)
+        if dt.kind == "f" and eps_of(dt) > eps_of(best):
+            best = dt
+    return best
+
+
+class NonScalarObjective(TypeError):
+    """The objective did not return a scalar."""
+
+
+def to_scalar(value: object, what: str) -> tuple[complex | float, Optional[np.dtype]]:
+    """Convert an objective's return value to a Python number; also return its NumPy dtype if any."""
+    dtype = getattr(value, "dtype", None)
+    try:
+        arr = np.asarray(value)
+    except Exception as exc:  # noqa: BLE001 - any object numpy cannot read
+        raise NonScalarObjective(f"{what} must return a scalar; got {type(value).__name__}") from exc
+    if arr.size != 1:
+        raise NonScalarObjective(
+            f"{what} must return a scalar; got an array of shape {arr.shape}"
+        )
+    if arr.dtype.kind not in "fcbiu":
+        raise NonScalarObjective(f"{what} must return a number; got {type(value).__name__}")
+    item = arr.reshape(()).item()
+    if arr.dtype.kind == "c":
+        return complex(item), (np.dtype(dtype) if dtype is not None else None)
+    return float(item), (np.dtype(dtype) if dtype is not None and np.dtype(dtype).kind == "f" else None)
+
+
+class Objective:
+    """A counted zero-argument scalar objective ``L()`` reading live arrays.
+
+    Parameters
+    ----------
+    fn : callable () -> scalar
+        Evaluates the objective at the current contents of the live arrays.
+    what : str
+        How to name the objective in error messages.
+    """
+
+    def __init__(self, fn: Callable[[], object], what: str = "loss") -> None:
+        self.fn = fn
+        self.what = what
+        self.n_evals = 0
+        self.value_dtype: Optional[np.dtype] = None
+
+    def __call__(self) -> float:
+        self.n_evals += 1
+        value, dtype = to_scalar(self.fn(), self.what)
+        if dtype is not None:
+            self.value_dtype = dtype
+        return float(value.real) if isinstance(value, complex) else value
+
+
+@dataclass
+class Target:
+    """One array whose gradient is checked.
+
+    Attributes
+    ----------
+    name : str
+        Name used in reports.
+    live : ndarray
+        The array perturbed in place (restored by the caller's safety net).
+    analytic : ndarray of float64, same shape as ``live``
+        The claimed gradient.
+    eval_eps : float
+        Machine epsilon of the loss evaluation.
+    analytic_eps : float
+        Machine epsilon of the analytic gradient's computation.
+    fast : callable (flat_index, steps) -> ndarray of shape (n, k), optional
+        Losses under single-entry perturbations ``old + steps[i, j]`` (a model's fast path).
+    complex_derivative : callable (flat_index, h) -> ndarray of shape (n,), optional
+        Complex-step derivatives ``Im L(x + i h e_i) / h``.
+    analytic_dtype : str
+        Name of the analytic gradient's dtype (for reports).
+    """
+
+    name: str
+    live: np.ndarray
+    analytic: np.ndarray
+    eval_eps: float
+    analytic_eps: float
+    fast: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
+    complex_derivative: Optional[Callable[[np.ndarray, np.ndarray], np.ndarray]] = None
+    analytic_dtype: str = "float64"
+
+
+@dataclass
+class Context:
+    """What the judgement of one check needs besides the targets."""
+
+    objective: Objective
+    L0: float
+    lscale: float
+    method: str = "central"
+    eps: Optional[float] = None
+    atol: Optional[float] = None
+    rtol: Optional[float] = None
+
+    @property
+    def explicit(self) -> bool:
+        return self.atol is not None or self.rtol is not None
+
+
+@dataclass
+class EntryResult:
+    """Judgement of a set of entries (flat indices) of one target."""
+
+    index: np.ndarray
+    numerical: np.ndarray
+    tolerance: np.ndarray
+    status: np.ndarray
+    error_estimate: np.ndarray
+    notes: list[str] = field(default_factory=list)
+
+
+def base_step(eval_eps: float, method: str) -> float:
+    """Relative step: ``eps**(1/3)`` for central differences, ``eps**(1/5)`` for Richardson."""
+    if method == "richardson":
+        return eval_eps ** 0.2
+    return eval_eps ** (1.0 / 3.0)
+
+
+def perturbed(target: Target, obj: Objective, idx: np.ndarray, steps: np.ndarray,
+              use_fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Losses with entry ``idx[i]`` set to ``old + steps[i, j]``, and the effective steps.
+
+    Parameters
+    ----------
+    target : Target
+    obj : Objective
+    idx : ndarray of int, shape (n,)
+        Flat indices into ``target.live``.
+    steps : ndarray of float, shape (n, k)
+        Requested steps; the value written is ``old + step`` rounded to the array's dtype.
+
+    Returns
+    -------
+    values : ndarray of shape (n, k)
+        ``L`` at each perturbed point.
+    effective : ndarray of shape (n, k)
+        The steps actually taken, ``(old + step) - old`` in the array's dtype (exact in float64).
+    """
+    live = target.live
+    dt = live.dtype
+    old = np.asarray(live.flat[idx], dtype=np.float64)
+    new = (old[:, None] + steps).astype(dt)
+    eff = new.astype(np.float64) - old[:, None]
+    values = np.empty(steps.shape, dtype=np.float64)
+    if target.fast is not None and use_fast:
+        for start in range(0, len(idx), FAST_CHUNK):
+            sl = slice(start, start + FAST_CHUNK)
+            out = np.asarray(target.fast(idx[sl], eff[sl]), dtype=np.float64)
+            if out.shape != eff[sl].shape:
+                raise ValueError(
+                    f"perturbed_losses returned shape {out.shape}; expected {eff[sl].shape}"
+                )
+            values[sl] = out
+            obj.n_evals += out.size
+        return values, eff
+    old_native = live.flat[idx].copy()
+    for i, flat_i in enumerate(idx):
+        try:
+            for j in range(steps.shape[1]):
+                live.flat[flat_i] = new[i, j]
+                values[i, j] = obj()
+        finally:
+            live.flat[flat_i] = old_native[i]
+    return values, eff
+
+
+def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
+            use_fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Central differences ``(L(x+h) - L(x-h)) / (h+ + h-)`` with effective steps; also half-widths."""
+    steps = np.stack([h, -h], axis=1)
+    vals, eff = perturbed(target, obj, idx, steps, use_fast)
+    width = eff[:, 0] - eff[:, 1]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        d = (vals[:, 0] - vals[:, 1]) / width
+    return d, width / 2.0
+
+
+def _rounding(eps: float, lscale: float, half_width: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", over="ignore"):
+        return C_ROUND * eps * lscale / np.maximum(half_width, np.finfo(np.float64).tiny)
+
+
+def _entry_ok(diff: np.ndarray, a: np.ndarray, n: np.ndarray, tol: np.ndarray, ctx: Context) -> np.ndarray:
+    if not ctx.explicit:
+        return diff <= tol
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = np.where(diff == 0, 0.0, diff / (np.abs(a) + np.abs(n)))
+    ok = np.zeros(diff.shape, dtype=bool)
+    if ctx.atol is not None:
+        ok |= diff <= ctx.atol
+    if ctx.rtol is not None:
+        ok |= rel <= ctx.rtol
+    return ok
+
+
+def steps_for(target: Target, idx: np.ndarray, ctx: Context) -> np.ndarray:
+    """Step per entry: ``eps`` if given, else ``base * max(|x_i|, 1)``, at least 4 ulps of ``x_i``."""
+    x = np.asarray(target.live.flat[idx], dtype=np.float64)
+    if ctx.eps is not None:
+        h = np.full(x.shape, float(ctx.eps))
+    else:
+        h = base_step(target.eval_eps, ctx.method) * np.maximum(np.abs(x), 1.0)
+    ulp = np.spacing(np.abs(target.live.flat[idx])).astype(np.float64)
+    return np.maximum(h, 4.0 * ulp)
+
+
+def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool = True) -> EntryResult:
+    """Estimate and judge the entries ``idx`` of ``target`` (steps 1-4 of the module docstring)."""
+    obj = ctx.objective
+    idx = np.asarray(idx, dtype=np.intp)
+    a = np.asarray(target.analytic.flat[idx], dtype=np.float64)
+    h = steps_for(target, idx, ctx)
+    eps_e = target.eval_eps
+    notes: list[str] = []
+
+    # 1. primary estimate and its error estimate
+    method = ctx.method
+    central_h: Optional[np.ndarray] = None
+    if method == "complex" and target.complex_derivative is not None:
+        hc = np.full(idx.shape, 1e-20) * np.maximum(np.abs(np.asarray(target.live.flat[idx], float)), 1.0)
+        n = np.asarray(target.complex_derivative(idx, hc), dtype=np.float64)
+        gmax = float(np.max(np.abs(n))) if n.size else 0.0
+        err = C_ROUND * EPS64 * (np.abs(n) + gmax)
+        err_ref = err
+    elif method == "richardson":
+        d1, w1 = central(target, obj, idx, h, use_fast)
+        d2, _ = central(target, obj, idx, h / 2, use_fast)
+        d3, w3 = central(target, obj, idx, h / 4, use_fast)
+        r1 = (4 * d2 - d1) / 3
+        r2 = (4 * d3 - d2) / 3
+        n = (16 * r2 - r1) / 15
+        err = np.abs(n - r2) + 3 * _rounding(eps_e, ctx.lscale, w3)
+        err_ref = np.abs(n - r2) + 3 * _rounding(EPS64, ctx.lscale, w3)
+        central_h = d1
+    else:
+        n, w = central(target, obj, idx, h, use_fast)
+        central_h = n
+        err = _rounding(eps_e, ctx.lscale, w)
+        err_ref = _rounding(EPS64, ctx.lscale, w)
+
+    finite = np.isfinite(n)
+    gmax = float(np.max(np.abs(n[finite]))) if finite.any() else 0.0
+    tol = err + C_ANALYTIC * target.analytic_eps * (np.abs(n) + gmax)
+    tol_ref = err_ref + C_ANALYTIC * EPS64 * (np.abs(n) + gmax)
+    estimate = err.copy()
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - n)
+    ok = _entry_ok(diff, a, n, tol, ctx) & finite
+
+    # 2-3. suspicious entries: central differences at 2h and h/2 as well. Two Richardson combinations
+    # remove the h**2 truncation term; the better one becomes the estimate and their spread (higher
+    # order truncation + noise) enters the tolerance.
+    sus = np.flatnonzero(~ok & finite)
+    if sus.size and not ctx.explicit:
+        hs = h[sus]
+        if central_h is not None:
+            ch, wh = central_h[sus], None
+        else:
+            ch, wh = central(target, obj, idx[sus], hs, use_fast)
+        c2, _ = central(target, obj, idx[sus], 2 * hs, use_fast)
+        c12, w12 = central(target, obj, idx[sus], hs / 2, use_fast)
+        with np.errstate(invalid="ignore", over="ignore"):
+            r_h = (4 * ch - c2) / 3
+            r_h2 = (4 * c12 - ch) / 3
+            spread = np.abs(r_h - r_h2)
+            spread = np.where(np.isfinite(spread), spread, 0.0)
+        use = np.isfinite(r_h)
+        if method != "complex":
+            n[sus[use]] = r_h[use]
+        round_r = 0.5 * _rounding(eps_e, ctx.lscale, w12 * 2)
+        round_r_ref = 0.5 * _rounding(EPS64, ctx.lscale, w12 * 2)
+        atol_s = C_ANALYTIC * target.analytic_eps * (np.abs(n[sus]) + gmax)
+        tol[sus] = np.maximum(tol[sus], round_r + C_SPREAD * spread + atol_s) if method == "complex" \
+            else round_r + C_SPREAD * spread + atol_s
+        tol_ref[sus] = round_r_ref + C_SPREAD * spread + C_ANALYTIC * EPS64 * (np.abs(n[sus]) + gmax)
+        estimate[sus] = round_r + spread
+        with np.errstate(invalid="ignore"):
+            diff = np.abs(a - n)
+        ok[sus] = diff[sus] <= tol[sus]
+
+    # 4. kinks: retry at a much smaller step, then compare one-sided derivatives
+    status = np.where(ok, OK, FAIL).astype(np.int8)
+    bad = np.flatnonzero(~ok)
+    if bad.size:
+        ratio = eps_e ** (1.0 / 6.0)
+        hsm = h[bad] * ratio
+        levels = [hsm / 4.0 ** j for j in range(KINK_LEVELS)]
+        steps = np.stack([np.zeros_like(hsm)] + [v for s_ in levels for v in (s_, -s_)], axis=1)
+        vals, eff = perturbed(target, obj, idx[bad], steps, use_fast)
+        base = vals[:, 0]
+        a_b = a[bad]
+        resolved = np.zeros(len(bad), dtype=bool)
+        gaps, tols_os, hulls = [], [], []
+        for j in range(KINK_LEVELS):
+            vp, vm = vals[:, 1 + 2 * j], vals[:, 2 + 2 * j]
+            ep, em = eff[:, 1 + 2 * j], eff[:, 2 + 2 * j]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                w_x = (ep - em) / 2
+                n_x = (vp - vm) / (2 * w_x)
+                dp = (vp - base) / ep
+                dm = (base - vm) / (-em)
+                atol_x = C_ANALYTIC * target.analytic_eps * (np.abs(n_x) + gmax)
+                tol_x = _rounding(eps_e, ctx.lscale, w_x) + atol_x
+                diff_x = np.abs(a_b - n_x)
+            # a kink merely near x: the smaller step does not cross it, judge the entry normally
+            # (only when the estimate really moved: a noisy small-step estimate must not hide a bug)
+            with np.errstate(invalid="ignore"):
+                moved = np.abs(n_x - n[bad]) > tol_x
+            now = _entry_ok(diff_x, a_b, n_x, tol_x, ctx) & np.isfinite(n_x) & ~resolved & moved
+            if now.any():
+                r = bad[now]
+                n[r] = n_x[now]
+                tol[r] = tol_x[now]
+                tol_ref[r] = _rounding(EPS64, ctx.lscale, w_x[now]) + C_ANALYTIC * EPS64 * (
+                    np.abs(n_x[now]) + gmax)
+                status[r] = OK
+            resolved |= now
+            with np.errstate(invalid="ignore", over="ignore"):
+                t_os = 2 * _rounding(eps_e, ctx.lscale, np.abs(ep)) + atol_x
+                gaps.append(np.abs(dp - dm))
+                tols_os.append(t_os)
+                lo = np.minimum(dp, dm) - t_os
+                hi = np.maximum(dp, dm) + t_os
+                if ctx.explicit and ctx.atol is not None:
+                    lo, hi = lo - ctx.atol, hi + ctx.atol
+                hulls.append((a_b >= lo) & (a_b <= hi))
+        if resolved.any():
+            notes.append(f"{int(resolved.sum())} entries re-estimated at a smaller step (a kink near x)")
+        # a kink at x: the one-sided derivatives differ, the gap persists as the step shrinks (a smooth
+        # function's gap shrinks like the step), and the analytic value lies between them
+        persists = np.zeros(len(bad), dtype=bool)
+        for j in range(KINK_LEVELS - 1):
+            g1, g2 = gaps[j], gaps[j + 1]
+            with np.errstate(invalid="ignore"):
+                persists |= (np.isfinite(g1) & np.isfinite(g2) & (g1 > tols_os[j]) & (g2 > tols_os[j + 1])
+                             & (g2 > 0.4 * g1) & hulls[j] & hulls[j + 1])
+        is_kink = ~resolved & persists
+        status[bad[is_kink]] = KINK
+    # precision: passes only thanks to the dtype's round-off
+    with np.errstate(invalid="ignore"):
+        diff = np.abs(a - n)
+        needs_dtype = (status == OK) & ~(diff <= tol_ref)
+    status[needs_dtype] = PRECISION
+    status[~np.isfinite(n)] = FAIL
+    if not np.isfinite(n).all():
+        notes.append("the loss was not finite at some perturbed points")
+    return EntryResult(idx, n, tol, status, estimate, notes)
+
+
+def rel_error(a: np.ndarray, n: np.ndarray) -> float:
+    """``||a - n|| / (||a|| + ||n||)``; 0 when both are 0 (NaN entries of ``n`` are ignored)."""
+    m = np.isfinite(n) & np.isfinite(a)
+    if not m.any():
+        return 0.0
+    a = a[m]
+    n = n[m]
+    num = float(np.linalg.norm(a - n))
+    den = float(np.linalg.norm(a)) + float(np.linalg.norm(n))
+    if den == 0.0:
+        return 0.0
+    return num / den
+
+
+def finite_max(v: np.ndarray) -> float:
+    """Largest finite value of ``v`` (0 if none)."""
+    v = v[np.isfinite(v)]
+    return float(v.max()) if v.size else 0.0
+
+
+def isclose_rel(x: float, y: float, rtol: float) -> bool:
+    """``|x - y| <= rtol * |y|``."""
+    return math.isfinite(x) and abs(x - y) <= rtol * abs(y)
