@@ -168,12 +168,18 @@ def test_error_heatmap_marks_the_worst_entry():
     ana[2, 1] += 5.0
     fig = plots.plot_error_heatmap(ana, num, name="W_0", note="one entry wrong")
     text = _texts(fig)
-    assert "worst at (2, 1)" in text
+    assert "largest error boxed: (2, 1)" in text
     assert "one entry wrong" in text and "Gradient check of W_0" in text
     assert len(_main_axes(fig)) == 3
     images = [ax.images[0].get_array() for ax in _main_axes(fig)]
     np.testing.assert_array_equal(images[0], ana)
     np.testing.assert_array_equal(images[1], num)
+    boxed = plots.plot_error_heatmap(ana, num, name="W_0", worst=(0, 2))
+    assert "worst entry boxed: (0, 2)" in _texts(boxed)
+    rect = _main_axes(boxed)[2].patches[0]
+    assert rect.get_xy() == (1.5, -0.5)
+    with pytest.raises(ValueError, match="worst"):
+        plots.plot_error_heatmap(ana, num, worst=(4, 0))
 
 
 def test_error_heatmap_bad_input():

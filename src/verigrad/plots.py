@@ -360,6 +360,7 @@ def plot_grad_norms(
     *,
     title: str = "Gradient norm per parameter during training",
     xlabel: str = "training step",
+    legend_title: str = "parameter",
 ) -> Figure:
     """Plot the L2 norm of each parameter's gradient over training (log y axis).
 
@@ -370,6 +371,9 @@ def plot_grad_norms(
         ``{name: norm}`` dict per step.
     title, xlabel : str
         Figure title and x-axis label (``"epoch"`` when norms are recorded per epoch).
+    legend_title : str
+        Title of the legend (``"layer"`` for per-layer norms). Bias series (names starting with
+        ``b``) are dotted.
 
     Returns
     -------
@@ -381,7 +385,7 @@ def plot_grad_norms(
     all_vals = []
     for name, vals in series.items():
         steps = np.arange(1, vals.size + 1)
-        style = "-" if name.startswith("W") else ":"
+        style = ":" if name.startswith("b") else "-"
         ax.plot(steps, vals, style, label=name, linewidth=1.4)
         all_vals.append(vals)
     values = np.concatenate(all_vals)
@@ -391,7 +395,7 @@ def plot_grad_norms(
     ax.set_ylabel(r"$\|\partial L / \partial \theta\|_2$" + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)
     ax.grid(True, alpha=0.3, which="both")
-    ax.legend(loc="best", fontsize="small", ncol=2 if len(series) > 4 else 1, title="parameter")
+    ax.legend(loc="best", fontsize="small", ncol=2 if len(series) > 4 else 1, title=legend_title)
     fig.tight_layout()
     return fig
 
@@ -467,6 +471,7 @@ def plot_error_heatmap(
     name: str = "parameter",
     title: str | None = None,
     note: str | None = None,
+    worst: Sequence[int] | None = None,
 ) -> Figure:
     """Heatmaps of the analytic gradient, the numerical gradient and their per-entry error.
 
@@ -483,6 +488,9 @@ def plot_error_heatmap(
         Figure title; default ``"Gradient check of <name>"``.
     note : str, optional
         A line drawn under the title (e.g. the checker's diagnosis).
+    worst : sequence of int, optional
+        Index (in ``analytic``'s shape) of the entry to box, e.g. the checker's
+        ``report.worst.index``; default the entry with the largest ``|analytic - numerical|``.
 
     Returns
     -------
@@ -518,12 +526,20 @@ def plot_error_heatmap(
     else:
         im = axes[2].imshow(err, cmap="magma", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest")
     fig.colorbar(im, ax=axes[2], shrink=0.9, label="|analytic - numerical|")
-    r, c = np.unravel_index(int(np.nanargmax(err)), err.shape)
     from matplotlib.patches import Rectangle
 
+    if worst is None:
+        worst_idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(a - n))), a.shape))
+        label = "largest error"
+    else:
+        worst_idx = tuple(int(i) for i in worst)
+        if len(worst_idx) != a.ndim or any(not 0 <= i < d for i, d in zip(worst_idx, a.shape)):
+            raise ValueError(f"worst: index {worst_idx} is not inside the gradient's shape {a.shape}")
+        label = "worst entry"
+    flat = int(np.ravel_multi_index(worst_idx, a.shape)) if a.ndim else 0
+    r, c = np.unravel_index(flat, err.shape)
     axes[2].add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    worst_idx = np.unravel_index(int(np.nanargmax(np.abs(a - n))), a.shape)
-    axes[2].set_title(f"per-entry error (worst at {tuple(int(i) for i in worst_idx)})", fontsize="medium")
+    axes[2].set_title(f"per-entry |analytic - numerical| ({label} boxed: {worst_idx})", fontsize="medium")
     for ax in axes:
         ax.set_xlabel("column index" if a.ndim >= 2 else "entry index")
         ax.set_ylabel("row index" if a.ndim >= 2 else "")

@@ -134,6 +134,11 @@ def seed004_model(seed: int) -> Any:
     ])
 
 
+def _kind(report: Any) -> str:
+    diag = getattr(report, "diagnosis", None)
+    return str(getattr(diag, "kind", "?")) if diag is not None else "?"
+
+
 def _diagnosis_line(report: Any) -> str:
     diag = getattr(report, "diagnosis", None)
     if diag is None:
@@ -141,15 +146,6 @@ def _diagnosis_line(report: Any) -> str:
     kind = getattr(diag, "kind", "?")
     message = getattr(diag, "message", "")
     return f"{kind}: {message}" if message else str(kind)
-
-
-def _worst_param(report: Any) -> str | None:
-    """Name of the parameter with the worst entry, when the report says."""
-    for attr in ("worst_param", "param", "name"):
-        value = getattr(getattr(report, "worst", None), attr, None)
-        if isinstance(value, str):
-            return value
-    return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -198,8 +194,9 @@ def run(args: argparse.Namespace) -> int:
     emit("")
 
     # 4. break it on purpose ------------------------------------------------------------------------
-    emit("4. Now a bug: the first Dense layer's backward forgets the 1/N of the mean "
-         "(its dW is N times too large)")
+    emit("4. Now a bug: one line of the first Dense layer's backward forgets the 1/N of the batch mean")
+    emit("       correct:  grads['W'] = x.T @ dz          # dz = dL/dz already carries the 1/N")
+    emit("       broken:   grads['W'] = x.T @ (dz * N)    # N = batch size: dW is N times too large")
     broken = nn.NeuralNetwork([bugs.make_buggy_dense(model.layers[0], "missing-1/N"), nn.ReLU(),
                                _copy_dense(model.layers[2])])
     bad = gradient_check(broken, Xb, yb, loss_fn, seed=seed)
@@ -208,12 +205,14 @@ def run(args: argparse.Namespace) -> int:
     emit(f"   {verdict}: {_diagnosis_line(bad)}")
     emit("")
 
-    ok = report.passed and report001.passed and not bad.passed
+    ok = report.passed and layer_report.passed and report001.passed and not bad.passed
     summary = [
-        ["trained 2-16-2 ReLU MLP", "gradient_check", "pass" if report.passed else "FAIL", _diagnosis_line(report)],
-        ["its layers", "check_layers", "pass" if layer_report.passed else "FAIL", _diagnosis_line(layer_report)],
-        ["seed 001 hand-written MLP", "check_params", "pass" if report001.passed else "FAIL", _diagnosis_line(report001)],
-        ["dW without 1/N (bug)", "gradient_check", "caught" if not bad.passed else "MISSED", _diagnosis_line(bad)],
+        ["trained 2-16-2 ReLU MLP", "gradient_check", "pass" if report.passed else "FAIL", _kind(report)],
+        ["its 3 layers, one by one", "check_layers", "pass" if layer_report.passed else "FAIL",
+         "ok" if layer_report.passed else "see above"],
+        ["seed 001 hand-written MLP", "check_params", "pass" if report001.passed else "FAIL", _kind(report001)],
+        ["dW without 1/N (bug)", "gradient_check", "caught" if not bad.passed else "MISSED",
+         f"{_kind(bad)} in {bad.worst.name}" if bad.worst is not None else _kind(bad)],
     ]
     print_table(["what", "how", "result", "diagnosis"], summary, title="Summary")
 
@@ -251,24 +250,27 @@ def write_figures(plots: Any, out: str, history: Any, model: Any, X: np.ndarray,
 
     fig = plots.plot_decision_boundary(predict, X, y, title="Seed 004 MLP (2-16-2 ReLU): decision boundary")
     written.append(save(plots, fig, out, "decision_boundary.png"))
-    norms = getattr(history, "grad_norms", None)
-    if norms:
-        fig = plots.plot_grad_norms(norms, title="Gradient norm per layer parameter during training")
+    by_layer = history.grad_norms_by_layer()
+    if by_layer:
+        names = {}
+        for key in by_layer:
+            layer = model.layers[key] if isinstance(key, int) and key < len(model.layers) else None
+            shape = getattr(layer, "params", {}).get("W") if layer is not None else None
+            names[f"layer {key}" + (f": Dense {shape.shape[0]}->{shape.shape[1]}" if shape is not None else "")] = by_layer[key]
+        fig = plots.plot_grad_norms(names, title="Gradient norm per layer during training (mean over each epoch)",
+                                    xlabel="epoch", legend_title="layer")
         written.append(save(plots, fig, out, "grad_norms.png"))
     name, analytic, numerical = broken_arrays(bad)
     fig = plots.plot_error_heatmap(analytic, numerical, name=name,
                                    title=f"Broken backward pass (dW without 1/N): check of {name}",
-                                   note=_diagnosis_line(bad))
+                                   note=_diagnosis_line(bad), worst=bad.worst.worst.index if bad.worst.worst else None)
     written.append(save(plots, fig, out, "broken_check_heatmap.png"))
     return written
 
 
 def broken_arrays(report: Any) -> tuple[str, np.ndarray, np.ndarray]:
-    """The (name, analytic, numerical) arrays of the worst parameter of a report."""
-    analytic, numerical = report.analytic, report.numerical
-    if isinstance(analytic, dict):
-        name = _worst_param(report) or "W_0"
-        if name not in analytic:
-            name = next(iter(analytic))
-        return name, np.asarray(analytic[name]), np.asarray(numerical[name])
-    return _worst_param(report) or "W_0", np.asarray(analytic), np.asarray(numerical)
+    """``(name, analytic, numerical)`` of the worst parameter of a ModelReport."""
+    worst = report.worst
+    if worst is None:
+        raise ValueError("report: nothing was checked, no arrays to plot")
+    return str(worst.name), np.asarray(worst.analytic), np.asarray(worst.numerical)
