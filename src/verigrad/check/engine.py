@@ -37,6 +37,8 @@ C_ANALYTIC = 16.0
 C_SPREAD = 1.5
 #: number of step sizes of the one-sided (kink) analysis, each 4 times smaller
 KINK_LEVELS = 3
+#: attempts at a smaller step when the loss is not finite at x +- h
+DOMAIN_RETRIES = 8
 #: largest number of entries handed to a model's ``perturbed_losses`` in one call
 FAST_CHUNK = 4096
 
@@ -224,13 +226,14 @@ def perturbed(target: Target, obj: Objective, idx: np.ndarray, steps: np.ndarray
             obj.n_evals += out.size
         return values, eff
     old_native = live.flat[idx].copy()
-    for i, flat_i in enumerate(idx):
-        try:
-            for j in range(steps.shape[1]):
-                live.flat[flat_i] = new[i, j]
-                values[i, j] = obj()
-        finally:
-            live.flat[flat_i] = old_native[i]
+    with np.errstate(all="ignore"):  # perturbed points may leave fn's domain: handled by the caller
+        for i, flat_i in enumerate(idx):
+            try:
+                for j in range(steps.shape[1]):
+                    live.flat[flat_i] = new[i, j]
+                    values[i, j] = obj()
+            finally:
+                live.flat[flat_i] = old_native[i]
     return values, eff
 
 
@@ -242,6 +245,23 @@ def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     width = eff[:, 0] - eff[:, 1]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = (vals[:, 0] - vals[:, 1]) / width
+    # the loss is not finite at x +- h (e.g. log(p - h) for p near 0): shrink the step towards |x_i|
+    # and then by factors of 10, a few times, so that it stays inside the function's domain
+    bad = np.flatnonzero(~np.isfinite(d))
+    x = np.abs(np.asarray(target.live.flat[idx], dtype=np.float64))
+    hb = h.copy()
+    for attempt in range(DOMAIN_RETRIES):
+        if not bad.size:
+            break
+        rel = base_step(target.eval_eps, "central") * x[bad]
+        hb[bad] = np.where((attempt == 0) & (rel > 0) & (rel < hb[bad]), rel, hb[bad] / 10)
+        hb[bad] = np.maximum(hb[bad], 4 * np.spacing(x[bad].astype(target.live.dtype)).astype(np.float64))
+        v2, e2 = perturbed(target, obj, idx[bad], np.stack([hb[bad], -hb[bad]], axis=1), use_fast)
+        w2 = e2[:, 0] - e2[:, 1]
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            d[bad] = (v2[:, 0] - v2[:, 1]) / w2
+        width[bad] = w2
+        bad = bad[~np.isfinite(d[bad])]
     return d, width / 2.0
 
 
@@ -410,6 +430,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
     with np.errstate(invalid="ignore"):
         diff = np.abs(a - n)
         needs_dtype = (status == OK) & ~(diff <= tol_ref)
+    if max(target.eval_eps, target.analytic_eps) <= EPS64:
+        needs_dtype[:] = False  # float64 throughout: no coarser dtype to blame
     status[needs_dtype] = PRECISION
     status[~np.isfinite(n)] = FAIL
     if not np.isfinite(n).all():
@@ -432,9 +454,9 @@ def rel_error(a: np.ndarray, n: np.ndarray) -> float:
 
 
 def finite_max(v: np.ndarray) -> float:
-    """Largest finite value of ``v`` (0 if none)."""
+    """Largest finite value of ``v`` (NaN if none)."""
     v = v[np.isfinite(v)]
-    return float(v.max()) if v.size else 0.0
+    return float(v.max()) if v.size else float("nan")
 
 
 def isclose_rel(x: float, y: float, rtol: float) -> bool:
