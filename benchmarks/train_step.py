@@ -1,0 +1,263 @@
+"""Microseconds per SGD training step: verigrad vs hand-written NumPy vs PyTorch eager (CPU).
+
+One step = forward + softmax cross-entropy loss + backward + SGD update, on a fixed batch, for
+MLPs with ReLU hidden layers:
+
+    2-16-2             batch 32
+    784-256-10         batch 128
+    1024-1024-1024-10  batch 256
+
+in float32 and float64. Contenders:
+
+(a) verigrad   NeuralNetwork([Dense, ReLU, ..., Dense]) + CrossEntropyLoss + SGD:
+               pred = model.forward(X); loss.forward(pred, y); model.backward(loss.backward(pred, y));
+               opt.step(model.grads())
+(b) hand       the same maths written inline in NumPy, as a student would (no classes, no checks)
+(c) torch      nn.Sequential(Linear, ReLU, ...) + F.cross_entropy + torch.optim.SGD, eager CPU,
+               torch.set_num_threads = the number of BLAS threads NumPy uses
+
+The contenders are interleaved round-robin (the order rotates every repetition), each
+repetition timing a block of steps sized to last a few milliseconds; the table reports
+medians over repetitions and the ratios verigrad/torch and verigrad/hand (< 1: verigrad is
+faster). All three start from the same weights.
+
+Targets: verigrad/torch <= 0.25 (smallest shape), <= 0.9 (middle), <= 1.0 (largest);
+verigrad/hand <= 1.25 everywhere.
+
+Usage::
+
+    python benchmarks/train_step.py            # full run
+    python benchmarks/train_step.py --quick    # fewer repetitions
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from verigrad.nn import SGD, CrossEntropyLoss, Dense, NeuralNetwork, ReLU
+
+SHAPES: list[tuple[tuple[int, ...], int]] = [
+    ((2, 16, 2), 32),
+    ((784, 256, 10), 128),
+    ((1024, 1024, 1024, 10), 256),
+]
+TARGET_TORCH = {0: 0.25, 1: 0.9, 2: 1.0}
+TARGET_HAND = 1.25
+LR = 0.01
+
+
+def blas_threads() -> int:
+    """Number of threads NumPy's BLAS uses (threadpoolctl when available, else the environment)."""
+    try:
+        from threadpoolctl import threadpool_info
+
+        infos = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+        if infos:
+            return int(infos[0]["num_threads"])
+    except ImportError:
+        pass
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------------------------------------
+# contenders: each builder returns a zero-argument function doing one training step
+# ---------------------------------------------------------------------------------------------
+def make_verigrad(sizes, X, y, dtype) -> tuple[Callable[[], None], list[np.ndarray]]:
+    layers: list = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
+        if i < len(sizes) - 2:
+            layers.append(ReLU())
+    model = NeuralNetwork(layers)
+    loss = CrossEntropyLoss()
+    opt = SGD(model.params(), lr=LR)
+    weights = [p.copy() for p in model.params().values()]  # W_0, b_0, W_2, b_2, ...
+
+    def step() -> None:
+        pred = model.forward(X)
+        loss.forward(pred, y)
+        model.backward(loss.backward(pred, y))
+        opt.step(model.grads())
+
+    return step, weights
+
+
+def make_hand(weights, X, y, dtype) -> Callable[[], None]:
+    Ws = [w.copy() for w in weights[0::2]]
+    bs = [b.copy() for b in weights[1::2]]
+    n = X.shape[0]
+    rows = np.arange(n)
+    lr = dtype(LR)
+
+    def step() -> None:
+        # forward
+        acts = [X]
+        zs = []
+        a = X
+        for i in range(len(Ws)):
+            z = a @ Ws[i] + bs[i]
+            zs.append(z)
+            a = np.maximum(z, 0) if i < len(Ws) - 1 else z
+            acts.append(a)
+        logits = acts[-1]
+        m = logits.max(axis=1, keepdims=True)
+        e = np.exp(logits - m)
+        s = e.sum(axis=1, keepdims=True)
+        _loss = np.mean(np.log(s[:, 0]) + m[:, 0] - logits[rows, y])
+        # backward
+        d = e / s
+        d[rows, y] -= 1
+        d /= n
+        for i in range(len(Ws) - 1, -1, -1):
+            dW = acts[i].T @ d
+            db = d.sum(axis=0)
+            if i > 0:
+                d = (d @ Ws[i].T) * (zs[i - 1] > 0)
+            Ws[i] -= lr * dW
+            bs[i] -= lr * db
+
+    return step
+
+
+def make_torch(weights, X, y, dtype, threads) -> Callable[[], None] | None:
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    tdtype = torch.float32 if dtype == np.float32 else torch.float64
+    mods: list = []
+    Ws, bs = weights[0::2], weights[1::2]
+    for i, (W, b) in enumerate(zip(Ws, bs)):
+        lin = torch.nn.Linear(W.shape[0], W.shape[1], dtype=tdtype)
+        with torch.no_grad():
+            lin.weight.copy_(torch.from_numpy(np.ascontiguousarray(W.T)))
+            lin.bias.copy_(torch.from_numpy(b))
+        mods.append(lin)
+        if i < len(Ws) - 1:
+            mods.append(torch.nn.ReLU())
+    model = torch.nn.Sequential(*mods)
+    opt = torch.optim.SGD(model.parameters(), lr=LR)
+    tX = torch.from_numpy(X)
+    ty = torch.from_numpy(y.astype(np.int64))
+
+    def step() -> None:
+        opt.zero_grad()
+        loss = F.cross_entropy(model(tX), ty)
+        loss.backward()
+        opt.step()
+
+    return step
+
+
+# ---------------------------------------------------------------------------------------------
+# timing
+# ---------------------------------------------------------------------------------------------
+def block_size(step: Callable[[], None], target_s: float) -> int:
+    """Steps per timed block so that one block lasts about ``target_s`` seconds."""
+    step()
+    t0 = time.perf_counter()
+    step()
+    dt = max(time.perf_counter() - t0, 1e-7)
+    return max(1, int(target_s / dt))
+
+
+def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: float) -> dict[str, float]:
+    """Median microseconds per step of each contender, interleaved round-robin."""
+    names = list(contenders)
+    inner = {k: block_size(f, target_s) for k, f in contenders.items()}
+    for k, f in contenders.items():  # warm-up
+        for _ in range(inner[k]):
+            f()
+    samples: dict[str, list[float]] = {k: [] for k in names}
+    for r in range(reps):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for k in order:
+            f, m = contenders[k], inner[k]
+            t0 = time.perf_counter()
+            for _ in range(m):
+                f()
+            samples[k].append((time.perf_counter() - t0) / m * 1e6)
+    return {k: statistics.median(v) for k, v in samples.items()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (a rough figure in seconds)")
+    parser.add_argument("--reps", type=int, default=None, help="repetitions per contender (default 25, quick 7)")
+    parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
+    parser.add_argument("--shapes", default="0,1,2", help="comma-separated shape indices (0 small .. 2 large)")
+    args = parser.parse_args(argv)
+    reps = args.reps or (7 if args.quick else 25)
+    target_s = 0.004 if args.quick else 0.01
+    threads = blas_threads()
+
+    import importlib.util
+
+    have_torch = importlib.util.find_spec("torch") is not None
+    tv = "missing (torch column skipped)"
+    if have_torch:
+        import torch
+
+        tv = torch.__version__
+    print("# verigrad training step benchmark")
+    print()
+    print(f"python {platform.python_version()}, numpy {np.__version__}, torch {tv}, "
+          f"{os.cpu_count()} CPUs, BLAS threads {threads}; "
+          f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}; reps {reps}")
+    print()
+    header = ("| shape | batch | dtype | verigrad µs | hand µs | torch µs | verigrad/torch | target | "
+              "verigrad/hand | target |")
+    print(header)
+    print("|---|---:|---|---:|---:|---:|---:|---|---:|---|")
+    sys.stdout.flush()
+    all_ok = True
+    for si in [int(s) for s in args.shapes.split(",")]:
+        sizes, batch = SHAPES[si]
+        for dname in args.dtypes.split(","):
+            dtype = np.dtype(dname).type
+            rng = np.random.default_rng(0)
+            X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+            y = rng.integers(0, sizes[-1], size=batch).astype(np.int64)
+            vg, weights = make_verigrad(sizes, X, y, dtype)
+            contenders = {"verigrad": vg, "hand": make_hand(weights, X, y, dtype)}
+            ts = make_torch(weights, X, y, dtype, threads) if have_torch else None
+            if ts is not None:
+                contenders["torch"] = ts
+            med = measure(contenders, reps, target_s)
+            r_hand = med["verigrad"] / med["hand"]
+            ok_hand = r_hand <= TARGET_HAND
+            if "torch" in med:
+                r_torch = med["verigrad"] / med["torch"]
+                ok_torch = r_torch <= TARGET_TORCH[si]
+                torch_cells = (f"{med['torch']:.1f}", f"{r_torch:.3f}",
+                               f"<= {TARGET_TORCH[si]} {'ok' if ok_torch else 'MISSED'}")
+            else:
+                ok_torch = True
+                torch_cells = ("n/a", "n/a", "torch missing")
+            all_ok &= ok_hand and ok_torch
+            print(f"| {'-'.join(map(str, sizes))} | {batch} | {dname} | {med['verigrad']:.1f} | {med['hand']:.1f} | "
+                  f"{torch_cells[0]} | {torch_cells[1]} | {torch_cells[2]} | {r_hand:.3f} | "
+                  f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} |")
+            sys.stdout.flush()
+    print()
+    print("all targets met" if all_ok else "some targets MISSED")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
