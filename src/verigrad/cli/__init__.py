@@ -80,3 +80,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         emit("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `verigrad check | head`: stop quietly
+        _silence_stdout()
+        return 1
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush does not fail again."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
