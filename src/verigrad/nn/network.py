@@ -31,9 +31,9 @@ class NeuralNetwork:
         ``outputs[i]`` is the output of layer ``i`` in the last forward.
     output_grads : list of ndarray or None
         After :meth:`backward`, ``output_grads[i] = dL/d(outputs[i])`` (e.g. ``dL/dz`` and ``dL/da``
-        for ``[Dense, Sigmoid]``).
+        for ``[Dense, Sigmoid]``). Like the layers' ``grads``, kept until the next backward.
     input_grad : ndarray or None
-        ``dL/dX`` after :meth:`backward`.
+        ``dL/dX`` from the last :meth:`backward`.
 
     Examples
     --------
@@ -111,8 +111,6 @@ class NeuralNetwork:
             outputs.append(x)
         self.outputs = outputs
         self._input_shape = X.shape
-        self.output_grads = None
-        self.input_grad = None
         return x
 
     def __call__(self, X: np.ndarray) -> np.ndarray:

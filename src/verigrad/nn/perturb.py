@@ -59,9 +59,10 @@ _ELEMENTWISE: tuple[type, ...] = (Identity, Sigmoid, Tanh, ReLU, LeakyReLU)
 _ROWWISE: tuple[type, ...] = (Softmax,)
 
 #: Upper bound on the number of elements of one stacked intermediate array ``(K, n_samples, width)``;
-#: the perturbations are processed in chunks of K that respect it (about 8 MB in float64: large
-#: enough to amortise Python overhead, small enough to stay in cache).
-CHUNK_ELEMENTS = 1 << 20
+#: the perturbations are processed in chunks of K that respect it. About 1 MB in float64: the
+#: stacks of one chunk stay in the L2 cache (measured on the benchmark model: 2^17 elements is 2.5-3x
+#: faster than 2^20 and as fast as 2^18, Python overhead still negligible).
+CHUNK_ELEMENTS = 1 << 17
 
 
 # ------------------------------------------------------------------------------------------------
