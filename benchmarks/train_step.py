@@ -194,12 +194,61 @@ def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: floa
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
+def profile(si: int, dname: str, reps: int, target_s: float) -> None:
+    """Print where a verigrad step spends its time (each phase timed alone, interleaved, medians)."""
+    sizes, batch = SHAPES[si]
+    dtype = np.dtype(dname).type
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((batch, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=batch).astype(np.int64)
+    step, weights = make_verigrad(sizes, X, y, dtype)
+    # a second, identical model whose phases are timed one by one
+    layers: list = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
+        if i < len(sizes) - 2:
+            layers.append(ReLU())
+    model = NeuralNetwork(layers)
+    loss = CrossEntropyLoss()
+    opt = SGD(model.params(), lr=LR)
+    pred = model.forward(X)
+    g = loss.backward(pred, y)
+    model.backward(g)
+    grads = model.grads()
+    dz0 = model.output_grads[0]
+    W0 = model.layers[0].params["W"]
+    phases: dict[str, Callable[[], object]] = {
+        "verigrad step (total)": step,
+        "hand-written step (total)": make_hand(weights, X, y, dtype),
+        "model.forward": lambda: model.forward(X),
+        "  of which np.isfinite(X).all() input check": lambda: np.isfinite(X).all(),
+        "loss.forward": lambda: loss.forward(pred, y),
+        "loss.backward": lambda: loss.backward(pred, y),
+        "model.backward": lambda: model.backward(g),
+        "  of which first layer dL/dX = dz @ W0.T (unused in training)": lambda: dz0 @ W0.T,
+        "model.grads()": model.grads,
+        "opt.step(grads)": lambda: opt.step(grads),
+    }
+    if hasattr(opt, "_check_grads"):
+        phases["  of which opt._check_grads"] = lambda: opt._check_grads(grads)
+    med = measure(phases, reps, target_s)  # type: ignore[arg-type]
+    print(f"### profile: {'-'.join(map(str, sizes))}, batch {batch}, {dname}")
+    print()
+    print("| phase | µs (median) |")
+    print("|---|---:|")
+    for k, v in med.items():
+        print(f"| {k} | {v:.1f} |")
+    print()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (a rough figure in seconds)")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per contender (default 25, quick 7)")
     parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
     parser.add_argument("--shapes", default="0,1,2", help="comma-separated shape indices (0 small .. 2 large)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time each phase of a verigrad step (forward, loss, backward, update)")
     args = parser.parse_args(argv)
     reps = args.reps or (7 if args.quick else 25)
     target_s = 0.004 if args.quick else 0.01
@@ -256,6 +305,11 @@ def main(argv: list[str] | None = None) -> int:
             sys.stdout.flush()
     print()
     print("all targets met" if all_ok else "some targets MISSED")
+    if args.profile:
+        print()
+        for si in [int(s) for s in args.shapes.split(",")]:
+            for dname in args.dtypes.split(","):
+                profile(si, dname, reps, target_s)
     return 0
 
 
