@@ -170,6 +170,49 @@ def _make_dLdf(
     return g_t.to(torch.float64).numpy().copy()
 
 
+#: outputs up to this size are contracted with an exactly rounded sum (math.fsum)
+_FSUM_MAX = 1 << 14
+
+
+def _contract(f: torch.Tensor, g_flat: np.ndarray, g64: torch.Tensor, exact: bool) -> float:
+    """``sum(f * G)``; exactly rounded (``math.fsum``) for small outputs.
+
+    With an exactly rounded sum the terms a perturbation does not touch cancel exactly between two
+    evaluations, so the loss differences carry only the rounding of the touched terms.
+    """
+    try:
+        fa = f.numpy().ravel()  # no detach needed: the checker runs under torch.no_grad()
+    except (RuntimeError, TypeError, ValueError):  # requires grad, conj/neg-bit views, bfloat16, ...
+        fa = f.detach().to(torch.float64).resolve_conj().resolve_neg().numpy().ravel()
+    if fa.size == 1:
+        return float(g_flat[0]) * float(fa[0])
+    if exact:
+        try:
+            return math.fsum((g_flat * fa).tolist())
+        except (ValueError, OverflowError):  # inf - inf, overflow: not a finite loss
+            return math.nan
+    # torch.sum of a fixed shape is order-stable between calls (a BLAS dot may depend on alignment)
+    return float((g64.reshape(-1) * f.detach().reshape(-1).to(torch.float64)).sum())
+
+
+def _noise_offset(g_flat: np.ndarray, f0: torch.Tensor) -> float:
+    """A constant added to ``L``, of magnitude ``sum |f_i G_i|`` and of the sign of ``L``.
+
+    The checker scales its rounding-error model with ``|L|``. ``L = sum(f * G)`` with a random-sign
+    ``G`` can be much smaller than its terms (cancellation), while the rounding noise of its evaluation
+    is set by the terms. The offset does not change any derivative; it makes ``|L|`` the size of the
+    terms so that the rounding model matches the evaluation (no false alarm at 1e-11 on a correct
+    function whose ``L`` happens to be close to 0).
+    """
+    fa = f0.detach().to(torch.float64).resolve_conj().resolve_neg().numpy().ravel()
+    with np.errstate(invalid="ignore", over="ignore"):
+        terms = g_flat * fa
+    if not np.all(np.isfinite(terms)):
+        return 0.0
+    scale = math.fsum(np.abs(terms).tolist())
+    return scale if math.fsum(terms.tolist()) >= 0 else -scale
+
+
 def _check_fn():  # noqa: ANN202 - returns the checker entry points
     from verigrad.check import check_params
 
@@ -415,19 +458,19 @@ def check(
             arrays[n] = n_params[n].detach().numpy()
         return n_fn, n_inputs, arrays
 
-    def make_loss(n_fn, n_inputs, g64):
-        if mutation_notes and any(n.startswith("the forward") for n in mutation_notes):
-            # fn writes into its arguments: feed it fresh copies so that every evaluation sees the
-            # checker's perturbed values, not the leftovers of the previous call.
-            def loss() -> float:
-                with torch.no_grad():
-                    f = n_fn(*[x.clone() for x in n_inputs])
-                    return float((f.to(torch.float64) * g64).sum())
-        else:
-            def loss() -> float:
-                with torch.no_grad():
-                    f = n_fn(*n_inputs)
-                    return float((f.to(torch.float64) * g64).sum())
+    def make_loss(n_fn, n_inputs, g64, f0):
+        g_flat = g64.numpy().ravel()
+        # fn writes into its arguments: feed it fresh copies so that every evaluation sees the
+        # checker's perturbed values, not the leftovers of the previous call.
+        fresh = any(n.startswith("the forward") for n in mutation_notes)
+        exact = g_flat.size <= _FSUM_MAX
+        offset = _noise_offset(g_flat, f0)
+
+        def loss() -> float:
+            # L = offset + sum(f * G); called by the checker under torch.no_grad() (set once around it)
+            f = n_fn(*[x.clone() for x in n_inputs]) if fresh else n_fn(*n_inputs)
+            return offset + _contract(f, g_flat, g64, exact)
+
         return loss
 
     g64 = torch.from_numpy(g_np)
@@ -455,7 +498,7 @@ def check(
                 f"inputs: {type(exc).__name__}: {exc}"
             ) from exc
         _validate_output(f_trial, "on the float64 copies" if dbl else "on native-dtype copies")
-        loss = make_loss(n_fn, n_inputs, g64)
+        loss = make_loss(n_fn, n_inputs, g64, f_trial)
         params_np = arrays
         if not dbl:
             dtypes = sorted({str(a.dtype) for a in arrays.values()})
@@ -479,7 +522,8 @@ def check(
         if lead and lead[0] > 2:
             options["batch_size"] = lead[0]
     raise_on_failure = bool(options.pop("raise_on_failure", False))
-    report = check_params(loss, params_np, grads, method=method, **options)
+    with torch.no_grad():
+        report = check_params(loss, params_np, grads, method=method, **options)
     _annotate(report, fn, numeric_dtype, notes)
     if mutation_notes:
         report = _mutation_report(report, mutation_notes)
