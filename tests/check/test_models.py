@@ -1,0 +1,265 @@
+"""gradient_check / check_layers on verigrad.nn models (seed 000) and on hand-written protocol models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from verigrad.check import check_layers, gradient_check
+
+nn = pytest.importorskip("verigrad.nn")
+
+
+def seed000_classification(dtype=np.float64):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 5)).astype(np.float32)
+    y = np.array([0, 1, 2, 1, 0, 2])
+    model = nn.NeuralNetwork([nn.Dense(5, 7, init="xavier", seed=1, dtype=dtype), nn.ReLU(),
+                              nn.Dense(7, 3, init="xavier", seed=2, dtype=dtype)])
+    return model, X, y, nn.CrossEntropyLoss()
+
+
+def seed000_regression(dtype=np.float64):
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((4, 3)).astype(np.float32)
+    y = rng.standard_normal((4, 2)).astype(np.float32)
+    model = nn.NeuralNetwork([nn.Dense(3, 6, init="xavier", seed=3, dtype=dtype), nn.Tanh(),
+                              nn.Dense(6, 2, init="xavier", seed=4, dtype=dtype)])
+    return model, X, y, nn.MSELoss()
+
+
+@pytest.mark.parametrize("make", [seed000_classification, seed000_regression])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_seed000_models_pass_default_and_explicit(make, dtype):
+    model, X, y, loss = make(dtype)
+    before = {k: v.copy() for k, v in model.params().items()}
+    X0 = X.copy()
+    rep = gradient_check(model, X, y, loss)
+    assert rep.passed, str(rep)
+    assert set(rep) == set(model.params()) | {"input"}
+    rep2 = gradient_check(model, X, y, loss, eps=1e-4, atol=2e-3, rtol=5e-2)
+    assert rep2.passed, str(rep2)
+    for k, v in model.params().items():
+        assert v.tobytes() == before[k].tobytes()
+    assert X.tobytes() == X0.tobytes()
+
+
+def test_fast_path_and_generic_path_agree_to_rounding():
+    model, X, y, loss = seed000_classification()
+    assert hasattr(model, "perturbed_losses")
+    a = gradient_check(model, X, y, loss, use_fast_path=True)
+    b = gradient_check(model, X, y, loss, use_fast_path=False)
+    for name in a:
+        na, nb = a[name].numerical, b[name].numerical
+        scale = np.max(np.abs(nb)) + 1e-12
+        assert np.max(np.abs(na - nb)) <= 1e-7 * scale, name
+
+
+class BuggyDense:
+    """A Dense layer following the layer protocol, with a selectable bug in backward."""
+
+    def __init__(self, n_in, n_out, rng, bug=None):
+        self.params = {"W": rng.standard_normal((n_in, n_out)) * 0.5, "b": rng.standard_normal(n_out) * 0.1}
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self.bug = bug
+
+    def forward(self, x, training=True):
+        self.x = x
+        return x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy):
+        dW = self.x.T @ dy
+        if self.bug == "sign":
+            dW = -dW
+        if self.bug == "column":
+            dW[:, 1] *= 3
+        self.grads["W"] = dW
+        self.grads["b"] = dy.sum(0)
+        return dy @ self.params["W"].T
+
+
+class TanhLayer:
+    params: dict = {}
+    grads: dict = {}
+
+    def forward(self, x, training=True):
+        self.y = np.tanh(x)
+        return self.y
+
+    def backward(self, dy):
+        return dy * (1 - self.y ** 2)
+
+
+class Net:
+    """A minimal model following the network protocol (no perturbed_losses: generic path)."""
+
+    def __init__(self, layers):
+        self.layers = layers
+
+    def forward(self, X, training=True):
+        for layer in self.layers:
+            X = layer.forward(X, training=training)
+        return X
+
+    def backward(self, g):
+        for layer in reversed(self.layers):
+            g = layer.backward(g)
+        return g
+
+    def params(self):
+        return {f"{k}_{i}": v for i, l in enumerate(self.layers) for k, v in l.params.items()}
+
+    def grads(self):
+        return {f"{k}_{i}": v for i, l in enumerate(self.layers) for k, v in l.grads.items()}
+
+
+class SumMSE:
+    """Mean squared error whose backward forgets the 1/N of the batch mean when ``bug``."""
+
+    def __init__(self, bug=False):
+        self.bug = bug
+
+    def forward(self, pred, y):
+        return float(np.mean(np.sum((pred - y) ** 2, axis=1)))
+
+    def backward(self, pred, y):
+        g = 2 * (pred - y)
+        return g if self.bug else g / pred.shape[0]
+
+
+def _net(bug=None, seed=0):
+    rng = np.random.default_rng(seed)
+    return Net([BuggyDense(4, 5, rng), TanhLayer(), BuggyDense(5, 3, rng, bug=bug)])
+
+
+def test_missing_one_over_n_in_loss_is_named_with_batch_size():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((16, 4))
+    y = rng.standard_normal((16, 3))
+    rep = gradient_check(_net(), X, y, SumMSE(bug=True))
+    assert not rep.passed
+    assert rep.diagnosis.kind == "scale"
+    assert rep.diagnosis.details["factor"] == pytest.approx(16, rel=1e-5)
+    assert "N=16" in rep.diagnosis.message
+    assert set(rep.failures) == {"W_0", "b_0", "W_2", "b_2", "input"}
+
+
+def test_protocol_model_sign_bug_names_parameter():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 3))
+    rep = gradient_check(_net("sign"), X, y, SumMSE())
+    assert not rep.passed
+    assert list(rep.failures) == ["W_2"]
+    assert rep["W_2"].diagnosis.kind == "sign"
+    assert rep.diagnosis.kind == "sign"
+    assert rep.worst.name == "W_2"
+    text = str(rep)
+    assert "W_2" in text and "sign" in text
+
+
+def test_model_grads_restored_and_X_untouched():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 3))
+    model = _net()
+    for layer in model.layers:
+        for k in layer.grads:
+            layer.grads[k] = np.full_like(layer.params[k], 7.0)
+    before = {k: v.copy() for k, v in model.grads().items()}
+    X0 = X.copy()
+    gradient_check(model, X, y, SumMSE())
+    for k, v in model.grads().items():
+        assert np.array_equal(v, before[k]), k
+    assert np.array_equal(X, X0)
+
+
+def test_check_layers_localises_first_faulty_layer():
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((6, 4))
+    rep = check_layers(_net("column"), X, seed=0)
+    assert not rep.passed
+    assert rep.first_faulty == 2
+    assert str(rep).startswith("layer-by-layer gradient check: FAIL: layer 2 (BuggyDense): W wrong")
+    assert rep[2]["W"].diagnosis.kind == "partial"
+    assert rep[2]["W"].diagnosis.details["columns"] == [1]
+    assert rep[0].passed and rep[1].passed
+    ok = check_layers(_net(), X, seed=0)
+    assert ok.passed and ok.first_faulty is None
+
+
+def test_check_layers_on_nn_network():
+    model, X, _, _ = seed000_classification()
+    rep = check_layers(model, X, rng=np.random.default_rng(0))
+    assert rep.passed, str(rep)
+    assert len(rep) == 3
+
+
+def test_fast_mode_costs_at_most_ten_evaluations_when_passing():
+    model, X, y, loss = seed000_classification()
+    rep = gradient_check(model, X, y, loss, mode="fast", seed=0)
+    assert rep.passed, str(rep)
+    assert rep.n_evals <= 10
+
+
+def test_fast_mode_catches_and_localises_a_bug():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 3))
+    rep = gradient_check(_net("column"), X, y, SumMSE(), mode="fast", seed=1)
+    assert not rep.passed
+    assert list(rep.failures) == ["W_2"]
+    assert rep["W_2"].diagnosis.kind == "partial"
+    assert rep["W_2"].worst.index[1] == 1
+
+
+def test_sample_mode_marks_unevaluated_entries_nan_and_includes_largest():
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((8, 4))
+    y = rng.standard_normal((8, 3))
+    model = _net()
+    rep = gradient_check(model, X, y, SumMSE(), mode="sample", k=6, seed=0)
+    assert rep.passed
+    for name, r in rep.items():
+        evald = np.isfinite(r.numerical)
+        assert evald.any(), name  # every tensor gets at least one entry
+        big = np.unravel_index(np.argmax(np.abs(r.analytic)), r.shape)
+        assert evald[big], name
+    assert np.isnan(rep["W_0"].numerical).any()
+    bad = gradient_check(_net("sign"), X, y, SumMSE(), mode="sample", k=6, seed=0)
+    assert not bad.passed and list(bad.failures) == ["W_2"]
+
+
+def test_dropout_like_randomness_is_nondeterministic():
+    class Noisy(TanhLayer):
+        def __init__(self):
+            self.rng = np.random.default_rng(0)
+
+        def forward(self, x, training=True):
+            self.y = np.tanh(x) * (1 + 1e-3 * self.rng.standard_normal(x.shape))
+            return self.y
+
+    rng = np.random.default_rng(7)
+    model = Net([BuggyDense(3, 3, rng), Noisy()])
+    X = rng.standard_normal((4, 3))
+    rep = gradient_check(model, X, rng.standard_normal((4, 3)), SumMSE())
+    assert not rep.passed
+    assert rep.diagnosis.kind == "nondeterministic"
+
+
+def test_model_mutating_X_in_forward():
+    class Inplace(TanhLayer):
+        def forward(self, x, training=True):
+            np.tanh(x, out=x)
+            self.y = x
+            return x
+
+    rng = np.random.default_rng(8)
+    model = Net([Inplace(), BuggyDense(3, 2, rng)])
+    X = rng.standard_normal((4, 3))
+    X0 = X.copy()
+    rep = gradient_check(model, X, rng.standard_normal((4, 2)), SumMSE())
+    assert not rep.passed
+    assert rep.diagnosis.kind == "mutates_input"
+    assert "X" in rep.diagnosis.message
+    assert np.array_equal(X, X0)
