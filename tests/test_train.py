@@ -309,7 +309,7 @@ def test_divergence_sets_flag_without_raising():
     model = NeuralNetwork([Dense(2, 5, seed=0), Sigmoid(), Dense(5, 1, seed=1)])
     h = fit(model, MSELoss(reduction="half"), SGD(model.params(), lr=50.0), DataLoader(X, y, batch_size=4, seed=0),
             epochs=100, progress=False, record_grad_norms=True, validation_data=(X, y))
-    assert h.diverged
+    assert h.diverged and "DIVERGED" in repr(h)
     assert h.diverged_epoch == h.epochs[-1] < 100
     assert not math.isfinite(h.loss[-1]) and all(math.isfinite(v) for v in h.loss[:-1])
     assert h.diverged_step == h.n_steps + 1
@@ -410,6 +410,9 @@ def test_to_dict_is_json_serialisable():
     assert d["loss"] == h.loss and d["grad_norms_by_layer"]["2"] == h.grad_norms_by_layer()[2]
     assert d["diverged"] is False and d["epochs"] == [1, 2]
     assert isinstance(h, History) and h.final_loss == h.loss[-1]
+    text = repr(h)
+    assert text.startswith("History(epochs=2") and f"{h.loss[-1]:.4g}" in text and "DIVERGED" not in text
+    assert repr(History()) == "History(epochs=0)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -437,5 +440,7 @@ def test_fit_argument_errors():
         fit(model, loss, opt, [], progress=False)
     with pytest.raises(TypeError, match="progress"):
         fit(model, loss, opt, DataLoader(X, y), progress="yes")
+    with pytest.raises(ValueError, match="only once"):
+        fit(model, loss, opt, iter(list(DataLoader(X, y, seed=0))), epochs=2, progress=False)
     with pytest.raises(ValueError, match="validation_data"):
         fit(model, loss, opt, DataLoader(X, y), progress=False, validation_data=(X, y[:3]))

@@ -266,7 +266,7 @@ def _layer_key(name: str) -> int | str:
     return int(m.group(2)) if m else name
 
 
-@dataclass
+@dataclass(repr=False)
 class History:
     """What :func:`fit` recorded, one entry per epoch.
 
@@ -329,6 +329,20 @@ class History:
             their own name as key. Empty unless ``fit(record_grad_norms=True)``.
         """
         return {k: list(v) for k, v in self.layer_grad_norms.items()}
+
+    def __repr__(self) -> str:
+        if not self.loss:
+            return "History(epochs=0)"
+        parts = [f"epochs={len(self.epochs)}", f"loss {self.loss[0]:.4g} -> {self.loss[-1]:.4g}"]
+        parts += [f"{k} {v[-1]:.4g}" for k, v in self.metrics.items() if v]
+        if self.val_loss:
+            parts.append(f"val_loss {self.val_loss[-1]:.4g}")
+        parts += [f"val_{k} {v[-1]:.4g}" for k, v in self.val_metrics.items() if v]
+        if self.diverged:
+            parts.append(f"DIVERGED in epoch {self.diverged_epoch} (step {self.diverged_step})")
+        if self.stopped_early:
+            parts.append("stopped early")
+        return "History(" + ", ".join(parts) + ")"
 
     @property
     def final_loss(self) -> float:
@@ -716,7 +730,9 @@ def fit(
                     if on_batch is not None:
                         on_batch(epoch, n_epochs, b, n_batches, loss_sum / seen)
                 if seen == 0:
-                    raise ValueError("fit: the loader yielded no batches")
+                    hint = (" in epoch 2 (a generator or iterator can be iterated only once; pass a DataLoader "
+                            "or a list of batches)") if epoch > 1 else ""
+                    raise ValueError(f"fit: the loader yielded no batches{hint}")
                 hist.n_steps = step
                 hist.epochs.append(epoch)
                 hist.loss.append(loss_sum / seen)
