@@ -32,8 +32,9 @@ __all__ = [
 
 #: torch clamps log(p) at -100 in BCELoss; we do the same wherever a log of a probability is taken.
 LOG_CLAMP = -100.0
-#: denominator clamp of the probability losses' gradients (torch's BCELoss uses 1e-12).
-PROB_EPS = 1e-12
+#: denominator clamp of the probability losses' gradients: torch's BCELoss uses the float32 constant
+#: 1e-12f (= 9.99999996e-13 in float64); we use the same value so gradients at p = 0 or 1 match.
+PROB_EPS = float(np.float32(1e-12))
 
 
 # ----------------------------------------------------------------------------------------------
