@@ -243,6 +243,8 @@ def _mse(gen):
 CASES: list[Case] = [
     Case("linear", Linear.apply, _linear, False),
     Case("linear float32", Linear.apply, lambda g: _linear(g, torch.float32), False),
+    Case("linear 800 entries", Linear.apply,
+         lambda g: (_t(g, 32, 16), _t(g, 16, 16), _t(g, 16)), False),
     Case("sigmoid", Sigmoid.apply, lambda g: (_t(g, 6, 5, scale=3.0),), False),
     Case("tanh float32", Tanh.apply, lambda g: (_t(g, 6, 5, dtype=torch.float32),), False),
     Case("relu at 0", ReLU.apply, _relu_inputs, False),
@@ -257,7 +259,7 @@ CASES: list[Case] = [
     Case("linear dW zero", LinearZeroW.apply, _linear, True),
     Case("linear db not summed", LinearBiasNotSummed.apply, _linear, True),
     Case("softmax diagonal only", SoftmaxDiagonal.apply, lambda g: (_t(g, 4, 6, scale=2.0),), True),
-    Case("sigmoid 0 for |x|>3", SigmoidSaturationShortcut.apply, lambda g: (_t(g, 6, 5, scale=2.5),), True),
+    Case("sigmoid 0 beyond 3", SigmoidSaturationShortcut.apply, lambda g: (_t(g, 6, 5, scale=2.5),), True),
     Case("relu threshold 1", ReLUWrongAtPositive.apply, _relu_inputs, True),
 ]
 
