@@ -237,7 +237,9 @@ def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Op
     tolerance = np.full(shape, np.nan)
     status = np.full(shape, NOT_EVALUATED, dtype=np.int8)
     notes: list[str] = []
+    estimate = np.full(shape, np.nan)
     if res is not None:
+        estimate.flat[res.index] = res.error_estimate
         numerical.flat[res.index] = res.numerical
         tolerance.flat[res.index] = res.tolerance
         status.flat[res.index] = res.status
@@ -266,11 +268,13 @@ def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Op
                          f"round-off of the dtypes involved ({', '.join(dts)})", diag.details)
     method = ctx.method
     mode = opts.mode
-    return GradientReport(
+    rep = GradientReport(
         t.name, np.asarray(t.analytic, dtype=np.float64).reshape(shape), numerical, tolerance, status, diag,
         method=method, mode=mode, n_evals=0, dtype=dtype or str(t.live.dtype),
         analytic_dtype=t.analytic_dtype, notes=notes, directional=directional,
     )
+    rep.error_estimate = estimate
+    return rep
 
 
 def _dtname(eps: float) -> str:
@@ -440,7 +444,7 @@ def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Opti
                            dtypes={name: str(x.dtype)})
     report = reps[name]
     report.n_evals = obj.n_evals
-    if complex_note and opts.method == "complex":
+    if complex_note and opts.method in ("complex", "auto"):
         report.notes.append(complex_note)
     out_end = fn(work.copy())
     if mutated:

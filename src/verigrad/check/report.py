@@ -100,6 +100,9 @@ class GradientReport:
         NaN where an entry was not evaluated (sample/fast modes).
     tolerance : ndarray
         Per-entry tolerance (NaN where not evaluated).
+    error_estimate : ndarray
+        Per-entry estimated error of the numerical value (rounding, plus the measured spread between
+        step sizes where it was measured; for ``method="richardson"`` the extrapolation's own estimate).
     status : ndarray of int8
         Per-entry status: 0 ok, 1 precision, 2 kink, 3 fail, -1 not evaluated.
     kinks : list of tuple
@@ -147,6 +150,7 @@ class GradientReport:
         self.notes = list(notes or [])
         self.probes: list[dict[str, Any]] = []
         self.directional = directional
+        self.error_estimate = np.full(self.shape, np.nan)
         self.kinks = [tuple(int(v) for v in row) for row in np.argwhere(status == 2)]
         ev = np.isfinite(numerical)
         from verigrad.check.engine import finite_max, rel_error
