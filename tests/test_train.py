@@ -105,6 +105,14 @@ def test_mse_mae_formulas(p, t):
     assert mean_absolute_error(p, t) == pytest.approx(sum(abs(d) for d in diffs) / 12, rel=1e-12, abs=1e-300)
 
 
+def test_metrics_at_extremes_do_not_warn():
+    big = np.array([[1e200], [-1e200]])
+    assert mean_squared_error(big, np.zeros((2, 1))) == math.inf
+    assert mean_absolute_error(np.array([1e308, -1e308]), np.array([-1e308, 1e308])) == math.inf
+    assert accuracy(np.array([[np.inf, 0.0], [np.nan, 1.0]]), np.array([0, 1])) == 0.5  # argmax picks the NaN
+    assert accuracy(np.array([1e-300, 1.0 - 1e-16]), np.array([0, 1])) == 1.0
+
+
 def test_mse_accepts_flat_targets_and_rejects_mismatch():
     assert mean_squared_error(np.array([[1.0], [3.0]]), np.array([0.0, 1.0])) == pytest.approx(2.5)
     with pytest.raises(ValueError, match="same shape"):

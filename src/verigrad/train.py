@@ -167,8 +167,9 @@ def mean_squared_error(pred: Any, y: Any) -> float:
     float
     """
     p, t = _regression_pair("mse", pred, y)
-    d = p - t
-    return float(np.mean(d * d))
+    with np.errstate(over="ignore"):  # errors beyond ~1e154 give inf, not a warning
+        d = p - t
+        return float(np.mean(d * d))
 
 
 def mean_absolute_error(pred: Any, y: Any) -> float:
@@ -184,7 +185,8 @@ def mean_absolute_error(pred: Any, y: Any) -> float:
     float
     """
     p, t = _regression_pair("mae", pred, y)
-    return float(np.mean(np.abs(p - t)))
+    with np.errstate(over="ignore"):
+        return float(np.mean(np.abs(p - t)))
 
 
 #: metric name -> ``f(pred, y) -> float``
@@ -544,7 +546,10 @@ def _resolve_callbacks(callbacks: Any) -> list[EpochCallback]:
 
 
 def _norm(a: np.ndarray) -> float:
+    """``||a||_2`` accumulated in float64 (no float32 round-off or overflow for large gradients)."""
     flat = a.reshape(-1)
+    if flat.dtype != np.float64:
+        flat = flat.astype(np.float64)
     return math.sqrt(float(np.dot(flat, flat)))
 
 
