@@ -12,6 +12,7 @@ from verigrad.display import (
     PlainProgress,
     format_logs,
     format_table,
+    history_table,
     make_progress,
     print_table,
 )
@@ -118,3 +119,22 @@ def test_print_table_plain_and_rich():
     buf = io.StringIO()
     print_table([["[bold]x", 1]], ["name", "n"], stream=buf, use_rich=True)
     assert "[bold]x" in buf.getvalue()  # cells are literal text, not rich markup
+
+
+def test_history_table_from_fit():
+    from verigrad.data import DataLoader, make_blobs
+    from verigrad.nn import SGD, CrossEntropyLoss, Dense, NeuralNetwork
+    from verigrad.train import fit
+
+    X, y = make_blobs(40, seed=0)
+    model = NeuralNetwork([Dense(2, 2, seed=0)])
+    h = fit(model, CrossEntropyLoss(), SGD(model.params(), lr=0.1), DataLoader(X, y, seed=0), epochs=7,
+            progress=False, validation_data=(X, y))
+    rows, headers = history_table(h, every=3)
+    assert headers == ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
+    assert [r[0] for r in rows] == [1, 3, 6, 7]
+    assert rows[-1][1] == h.loss[-1] and rows[1][4] == h.val_metrics["accuracy"][2]
+    text = format_table(rows, headers)
+    assert len(text.splitlines()) == 6
+    with pytest.raises(ValueError, match="every"):
+        history_table(h, every=0)

@@ -11,6 +11,7 @@ PlainProgress    one plain text line per epoch (``epoch 3/30  loss 0.1234  accur
 RichProgress     a rich progress bar with the running loss
 format_table     rows -> aligned plain-text or markdown table (a ``str``)
 print_table      print a table: a rich ``Table`` when available, aligned plain text otherwise
+history_table    rows and headers of a per-epoch table of a training ``History``
 rich_available   whether rich can be imported
 
 A progress reporter is any callable ``progress(epoch, n_epochs, batch, n_batches, running_loss)``
@@ -33,6 +34,7 @@ __all__ = [
     "RichProgress",
     "format_logs",
     "format_table",
+    "history_table",
     "make_progress",
     "print_table",
     "rich_available",
@@ -308,6 +310,41 @@ def format_table(
            sep.join("-" * w for w in widths)]
     out += [sep.join(_pad(c, w, a) for c, w, a in zip(r, widths, aligns)) for r in cells]
     return "\n".join(out)
+
+
+def history_table(history: Any, every: int = 1) -> tuple[list[list[Any]], list[str]]:
+    """Rows and headers of a per-epoch table of a training History.
+
+    Parameters
+    ----------
+    history : History
+        From :func:`verigrad.train.fit` (attributes ``epochs``, ``loss``, ``metrics`` and
+        optionally ``val_loss`` / ``val_metrics``).
+    every : int, default 1
+        Keep every ``every``-th epoch (the first and the last are always kept).
+
+    Returns
+    -------
+    rows : list of lists
+        ``[epoch, loss, <metrics...>, val_loss, <val metrics...>]`` per kept epoch.
+    headers : list of str
+        Pass both to :func:`format_table` or :func:`print_table`.
+    """
+    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
+        raise ValueError(f"history_table: every must be an int >= 1, got {every!r}")
+    epochs = list(getattr(history, "epochs", []) or range(1, len(history.loss) + 1))
+    columns: list[tuple[str, Sequence[Any]]] = [("loss", history.loss)]
+    columns += [(k, v) for k, v in (getattr(history, "metrics", None) or {}).items()]
+    val_loss = getattr(history, "val_loss", None)
+    if val_loss:
+        columns.append(("val_loss", val_loss))
+        columns += [(f"val_{k}", v) for k, v in (getattr(history, "val_metrics", None) or {}).items()]
+    last = len(epochs) - 1
+    rows = []
+    for i, e in enumerate(epochs):
+        if i in (0, last) or e % every == 0:
+            rows.append([e] + [col[i] if i < len(col) else float("nan") for _, col in columns])
+    return rows, ["epoch"] + [name for name, _ in columns]
 
 
 def print_table(
