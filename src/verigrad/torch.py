@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import math
+import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -99,6 +100,25 @@ def _to_numpy(t: torch.Tensor) -> np.ndarray:
     if t.dtype == torch.bfloat16:
         t = t.float()
     return t.resolve_conj().resolve_neg().numpy().copy()
+
+
+def _grad_numpy(g: torch.Tensor | None, like: torch.Tensor, name: str, notes: list[str]) -> np.ndarray:
+    """The analytic gradient as a NumPy array in its own dtype (zeros when autograd returned None).
+
+    NumPy has no bfloat16: a bfloat16 gradient becomes float16 when that is exact (same values, so the
+    checker judges it against a 16-bit round-off), else float32 (judged more strictly than bfloat16
+    deserves; noted in the report).
+    """
+    g = torch.zeros_like(like.detach()) if g is None else g.detach()
+    g = g.cpu()
+    if g.dtype == torch.bfloat16:
+        g32 = g.float()
+        g16 = g.to(torch.float16)
+        if bool((g16.float() == g32).all()):
+            return g16.numpy().copy()
+        notes.append(f"the bfloat16 gradient of {name} is judged as float32 (NumPy has no bfloat16)")
+        return g32.numpy().copy()
+    return g.resolve_conj().resolve_neg().numpy().copy()
 
 
 def _numeric_copy(t: torch.Tensor, double: bool) -> torch.Tensor:
@@ -174,22 +194,24 @@ def _make_dLdf(
 _FSUM_MAX = 1 << 14
 
 
-def _contract(f: torch.Tensor, g_flat: np.ndarray, g64: torch.Tensor, exact: bool) -> float:
-    """``sum(f * G)``; exactly rounded (``math.fsum``) for small outputs.
+def _contract(f: torch.Tensor, g_list: list[float], g64: torch.Tensor, exact: bool) -> float:
+    """``sum(f * G)``; exactly rounded (``math.fsum`` of Python floats) for small outputs.
 
     With an exactly rounded sum the terms a perturbation does not touch cancel exactly between two
-    evaluations, so the loss differences carry only the rounding of the touched terms.
+    evaluations, so the loss differences carry only the rounding of the touched terms. Python float
+    arithmetic never emits NumPy overflow warnings (inf and nan propagate).
     """
     try:
-        fa = f.numpy().ravel()  # no detach needed: the checker runs under torch.no_grad()
+        fa = f.numpy()  # no detach needed: the checker runs under torch.no_grad()
     except (RuntimeError, TypeError, ValueError):  # requires grad, conj/neg-bit views, bfloat16, ...
-        fa = f.detach().to(torch.float64).resolve_conj().resolve_neg().numpy().ravel()
-    if fa.size == 1:
-        return float(g_flat[0]) * float(fa[0])
+        fa = f.detach().to(torch.float64).resolve_conj().resolve_neg().numpy()
     if exact:
+        vals = fa.ravel().tolist()
+        if len(vals) == 1:
+            return g_list[0] * vals[0]
         try:
-            return math.fsum((g_flat * fa).tolist())
-        except (ValueError, OverflowError):  # inf - inf, overflow: not a finite loss
+            return math.fsum(map(operator.mul, g_list, vals))
+        except (ValueError, OverflowError):  # inf - inf: not a finite loss
             return math.nan
     # torch.sum of a fixed shape is order-stable between calls (a BLAS dot may depend on alignment)
     return float((g64.reshape(-1) * f.detach().reshape(-1).to(torch.float64)).sum())
@@ -362,9 +384,15 @@ def check(
     for i in checked:
         x = inputs[i]
         if not x.is_floating_point():
+            hint = (
+                "complex gradients (Wirtinger calculus) are not supported; check the real and "
+                "imaginary parts as two real inputs"
+                if x.is_complex()
+                else "integer and boolean inputs such as class labels have no gradient: leave them out of wrt"
+            )
             raise TypeError(
                 f"input {i} ({input_names[i]}) has dtype {x.dtype}: only floating-point tensors have "
-                "gradients to check (integer inputs such as class labels must not be in wrt)"
+                f"gradients to check; {hint}"
             )
 
     module = fn if isinstance(fn, torch.nn.Module) else None
@@ -432,10 +460,7 @@ def check(
 
     grads: dict[str, np.ndarray] = {}
     for t, g in zip(targets, got):
-        if g is None:
-            grads[t.name] = np.zeros(tuple(t.analytic.shape), dtype=_to_numpy(t.analytic[..., :0]).dtype)
-        else:
-            grads[t.name] = _to_numpy(g)
+        grads[t.name] = _grad_numpy(g, t.analytic, t.name, notes)
 
     # ---- numerical side: float64 copies sharing storage with numpy arrays
     def build(double_: bool):
@@ -459,17 +484,26 @@ def check(
         return n_fn, n_inputs, arrays
 
     def make_loss(n_fn, n_inputs, g64, f0):
-        g_flat = g64.numpy().ravel()
+        g_list = g64.numpy().ravel().tolist()
         # fn writes into its arguments: feed it fresh copies so that every evaluation sees the
         # checker's perturbed values, not the leftovers of the previous call.
         fresh = any(n.startswith("the forward") for n in mutation_notes)
-        exact = g_flat.size <= _FSUM_MAX
-        offset = _noise_offset(g_flat, f0)
+        exact = len(g_list) <= _FSUM_MAX
+        offset = _noise_offset(np.asarray(g_list), f0)
+        # an output coarser than float64 (fn casts internally): hand the checker a scalar of that
+        # dtype so that it judges the differences against that dtype's round-off
+        coarse = None
+        if f0.dtype in (torch.float32, torch.float16, torch.bfloat16):
+            coarse = np.float16 if f0.dtype == torch.float16 else np.float32
 
         def loss() -> float:
             # L = offset + sum(f * G); called by the checker under torch.no_grad() (set once around it)
             f = n_fn(*[x.clone() for x in n_inputs]) if fresh else n_fn(*n_inputs)
-            return offset + _contract(f, g_flat, g64, exact)
+            value = offset + _contract(f, g_list, g64, exact)
+            if coarse is None:
+                return value
+            with np.errstate(over="ignore"):
+                return coarse(value)
 
         return loss
 
