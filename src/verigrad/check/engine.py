@@ -37,6 +37,11 @@ C_ANALYTIC = 16.0
 C_SPREAD = 1.5
 #: number of step sizes of the one-sided (kink) analysis, each 4 times smaller
 KINK_LEVELS = 3
+#: multiple of the measured noise (standard deviation of L / step) in the tolerance
+C_NOISE = 4.0
+#: points along an entry for the noise measurement, and entries measured per tensor at most
+NOISE_POINTS = 7
+NOISE_SAMPLE = 32
 #: attempts at a smaller step when the loss is not finite at x +- h
 DOMAIN_RETRIES = 8
 #: largest number of entries handed to a model's ``perturbed_losses`` in one call
@@ -294,6 +299,45 @@ def steps_for(target: Target, idx: np.ndarray, ctx: Context) -> np.ndarray:
     return np.maximum(h, 4.0 * ulp)
 
 
+def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
+                use_fast: bool = True) -> np.ndarray:
+    """Measured noise (standard deviation) of ``L`` along each entry, ECnoise style (More & Wild 2011).
+
+    ``L`` is evaluated at ``x + j * delta * e_i`` for ``j = -3..3`` with ``delta = h / 100``
+    (so that the smooth part of the higher differences is negligible); the noise is estimated from
+    the ``k``-th differences, ``sigma_k**2 = (k!)**2 / (2k)! * mean((Delta^k L)**2)``, as the median over
+    ``k = 2..NOISE_POINTS-1``. At most ``NOISE_SAMPLE`` entries are measured; the others get the
+    largest measured value.
+
+    Returns
+    -------
+    ndarray of shape (len(idx),)
+    """
+    m = len(idx)
+    if m == 0:
+        return np.zeros(0)
+    pick = np.arange(m) if m <= NOISE_SAMPLE else np.linspace(0, m - 1, NOISE_SAMPLE).astype(np.intp)
+    delta = h[pick] / 100.0
+    steps = delta[:, None] * (np.arange(NOISE_POINTS) - NOISE_POINTS // 2)[None, :]
+    vals, _ = perturbed(target, obj, idx[pick], steps, use_fast)
+    sig = np.zeros(len(pick))
+    with np.errstate(invalid="ignore", over="ignore"):
+        ests = []
+        d = vals.copy()
+        for k in range(1, NOISE_POINTS):
+            d = np.diff(d, axis=1)
+            if k >= 2:
+                gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+                ests.append(np.sqrt(gamma * np.mean(d * d, axis=1)))
+        st = np.stack(ests, axis=1)
+        st = np.where(np.isfinite(st), st, 0.0)
+        sig = np.median(st, axis=1)
+    sig = np.where(np.isfinite(sig), sig, 0.0)
+    if m <= NOISE_SAMPLE:
+        return sig
+    return np.full(m, float(sig.max()) if sig.size else 0.0)
+
+
 def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool = True) -> EntryResult:
     """Estimate and judge the entries ``idx`` of ``target`` (steps 1-4 of the module docstring)."""
     obj = ctx.objective
@@ -357,8 +401,11 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         use = np.isfinite(r_h)
         if method != "complex":
             n[sus[use]] = r_h[use]
-        round_r = 0.5 * _rounding(eps_e, ctx.lscale, w12 * 2)
-        round_r_ref = 0.5 * _rounding(EPS64, ctx.lscale, w12 * 2)
+        sigma = noise_level(target, obj, idx[sus], hs, use_fast)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            measured = C_NOISE * sigma / np.maximum(w12 * 2, np.finfo(np.float64).tiny)
+        round_r = 0.5 * _rounding(eps_e, ctx.lscale, w12 * 2) + measured
+        round_r_ref = 0.5 * _rounding(EPS64, ctx.lscale, w12 * 2) + measured
         atol_s = C_ANALYTIC * target.analytic_eps * (np.abs(n[sus]) + gmax)
         tol[sus] = np.maximum(tol[sus], round_r + C_SPREAD * spread + atol_s) if method == "complex" \
             else round_r + C_SPREAD * spread + atol_s

@@ -1,0 +1,152 @@
+"""Methods (central, complex step with validation, Richardson), float32 judgement and probing."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from verigrad.check import check_gradients, check_params
+
+
+def test_complex_step_used_when_valid_and_exact():
+    x = np.random.default_rng(0).standard_normal(6)
+    rep = check_gradients(lambda z: np.sum(np.sin(z) * z ** 2), lambda z: np.cos(z) * z ** 2 + 2 * z * np.sin(z), x)
+    assert rep.method == "complex"
+    exact = np.cos(x) * x ** 2 + 2 * x * np.sin(x)
+    assert np.max(np.abs(rep.numerical - exact)) <= 4 * np.finfo(float).eps * np.max(np.abs(exact))
+
+
+@pytest.mark.parametrize("fn,grad", [
+    (lambda z: np.var(z), lambda z: 2 * (z - z.mean()) / z.size),
+    (lambda z: np.sum(np.abs(z) ** 3), lambda z: 3 * z * np.abs(z)),
+    (lambda z: np.sum(np.real(z) ** 2), lambda z: 2 * z),
+    (lambda z: np.sum(np.asarray(z, dtype=np.float64) ** 2), lambda z: 2 * z),
+    (lambda z: np.sum(z * np.conj(z)), lambda z: 2 * z),
+], ids=["var", "abs", "real", "cast", "conj"])
+def test_complex_step_rejected_where_it_would_be_wrong(fn, grad):
+    x = np.random.default_rng(1).standard_normal(5) + 0.3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = check_gradients(fn, grad, x, method="auto", probe=False)
+    assert rep.method == "central"
+    assert rep.passed, str(rep)
+    bad = check_gradients(fn, lambda z: 1.1 * grad(z), x, method="auto", probe=False)
+    assert not bad.passed and bad.diagnosis.kind == "scale"
+
+
+def test_explicit_complex_falls_back_with_a_note():
+    x = np.linspace(0.1, 1, 4)
+    rep = check_gradients(lambda z: np.sum(np.abs(z)), np.ones(4), x, method="complex")
+    assert rep.method == "central" and rep.passed
+    assert any("complex step not used" in n for n in rep.notes)
+
+
+def test_richardson_is_more_accurate_and_reports_error_estimate():
+    x = np.linspace(-2, 2, 7)
+    exact = np.exp(x) * (1 + x)
+    fn = lambda z: z * np.exp(z)  # noqa: E731
+    rich = check_gradients(fn, exact, x, np.ones(7), method="richardson")
+    cen = check_gradients(fn, exact, x, np.ones(7), method="central")
+    assert rich.passed and cen.passed and rich.method == "richardson"
+    err_r = np.max(np.abs(rich.numerical - exact))
+    err_c = np.max(np.abs(cen.numerical - exact))
+    assert err_r < err_c
+    assert np.all(np.isfinite(rich.error_estimate))
+    assert np.all(np.abs(rich.numerical - exact) <= rich.error_estimate + 1e-12)
+
+
+def test_explicit_tolerance_semantics_seed000():
+    x = np.linspace(-1, 1, 5)
+    g = np.cos(x) + 1e-3  # abs error 1e-3 everywhere
+    assert check_gradients(np.sin, g, x, np.ones(5), atol=2e-3).passed
+    assert not check_gradients(np.sin, g, x, np.ones(5), atol=1e-4, rtol=1e-5).passed
+    assert check_gradients(np.sin, g, x, np.ones(5), rtol=5e-2).passed
+    # automatic tolerance: 1e-3 is far beyond float64 round-off
+    assert not check_gradients(np.sin, g, x, np.ones(5)).passed
+
+
+def test_explicit_eps_is_the_step():
+    x = np.array([0.3, 1.2])
+    rep = check_gradients(np.exp, np.exp(x), x, np.ones(2), eps=1e-2, method="central", atol=1e-3)
+    # central difference at step 1e-2: error h^2/6 * exp(x)
+    assert np.allclose(rep.numerical, np.exp(x) * np.sinh(1e-2) / 1e-2, rtol=1e-9)
+
+
+def test_float32_promotion_to_float64_evaluation():
+    X = np.random.default_rng(2).standard_normal((4, 3)).astype(np.float32)
+    calls = []
+
+    def fn(x):
+        calls.append(x.dtype)
+        return np.tanh(x)
+
+    g = (1 - np.tanh(X) ** 2).astype(np.float32)
+    rep = check_gradients(fn, g, X, np.ones((4, 3), np.float32))
+    assert rep.passed
+    assert np.float64 in calls  # the numerical side ran in float64
+    assert rep.diagnosis.kind == "precision"  # float32 analytic: differences beyond float64 round-off
+    bad = check_gradients(fn, g * np.float32(1.01), X, np.ones((4, 3), np.float32))
+    assert not bad.passed
+
+
+def test_float64_params_float32_grads_judged_by_coarser_dtype():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 3))
+    P = {"W": rng.standard_normal((3, 2))}
+
+    def loss():  # float32 computation on float64 parameters (like the torch adapter)
+        return float(np.sum(np.tanh(X.astype(np.float32) @ P["W"].astype(np.float32))))
+
+    g = (X.astype(np.float32).T @ (1 - np.tanh(X.astype(np.float32) @ P["W"].astype(np.float32)) ** 2))
+    rep = check_params(loss, P, {"W": g.astype(np.float32)})
+    assert rep.passed, str(rep)
+    assert not check_params(loss, P, {"W": (g * 1.01).astype(np.float32)}).passed
+
+
+def test_probe_skips_points_where_fn_fails():
+    x = np.array([0.2, 0.5, 0.7])
+
+    def fn(z):
+        if np.any(np.abs(z) > 5):
+            raise ValueError("out of domain")
+        return np.sum(np.log(z))
+
+    rep = check_gradients(fn, lambda z: 1 / z, x)
+    assert rep.passed, str(rep)
+    labels = {p["label"]: p for p in rep.probes}
+    assert "skipped" in labels["x*10"] and "out of domain" in labels["x*10"]["skipped"]
+    assert "skipped" in labels["-x"]  # log of negatives is NaN: not finite, skipped
+    assert labels["x*0.1"]["passed"]
+
+
+def test_probe_overflow_is_silent():
+    x = np.array([50.0, 80.0, -3.0])
+
+    def fn(z):
+        return np.sum(np.exp(z))  # overflows at x*10
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rep = check_gradients(fn, lambda z: np.exp(z), x)
+    assert rep.passed
+    assert any("skipped" in p for p in rep.probes if p["label"] == "x*10")
+
+
+def test_kink_that_is_wrong_outside_hull_fails():
+    x = np.array([0.0, 1.0, -1.0])
+    dy = np.array([1.0, 1.0, 1.0])
+    rep = check_gradients(lambda z: np.maximum(z, 0), np.array([2.0, 1.0, 0.0]), x, dy)
+    assert not rep.passed
+    assert rep.worst.index == (0,)
+    for sub in (0.0, 0.3, 1.0):  # any value between the one-sided derivatives is a valid subgradient
+        ok = check_gradients(lambda z: np.maximum(z, 0), np.array([sub, 1.0, 0.0]), x, dy)
+        assert ok.passed and ok.kinks == [(0,)] and ok.diagnosis.kind == "kink"
+    assert "(0,)" in ok.diagnosis.message
+
+
+def test_nonfinite_loss_near_domain_edge_uses_smaller_step():
+    p = np.array([1e-12, 0.5, 1 - 1e-10])
+    rep = check_gradients(lambda q: np.sum(np.log(q) + np.log1p(-q)), 1 / p - 1 / (1 - p), p, method="central")
+    assert rep.passed, str(rep)
