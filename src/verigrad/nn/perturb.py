@@ -50,6 +50,7 @@ import numpy as np
 from .activations import Activation, Identity, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .layers import Dense
 from .losses import Loss
+from .network import NeuralNetwork
 
 __all__ = ["perturbed_losses", "perturbed_losses_generic", "fast_path_available"]
 
@@ -236,9 +237,17 @@ class _DenseStep:
     act: _ActStep | None
 
 
+def _overridden_on_instance(obj: Any, *names: str) -> bool:
+    """Whether the instance itself carries one of the methods (monkey-patched), shadowing its class."""
+    attrs = getattr(obj, "__dict__", {})
+    return any(name in attrs for name in names)
+
+
 def _act_step(act: Any) -> _ActStep | None:
     """Plan step of an activation instance, or ``None`` if it is not a known built-in class."""
     cls = type(act)
+    if _overridden_on_instance(act, "forward", "apply"):
+        return None
     if cls in _ELEMENTWISE:
         return _ActStep(act.apply, True)
     if cls in _ROWWISE:
@@ -254,6 +263,8 @@ def _plan(layers: Sequence[Any]) -> list[_ActStep | _DenseStep] | None:
     plan: list[_ActStep | _DenseStep] = []
     for layer in layers:
         cls = type(layer)
+        if _overridden_on_instance(layer, "forward"):
+            return None
         if cls is Dense:
             p = layer.params
             if set(p) != {"W", "b"}:
@@ -321,6 +332,19 @@ def _find_layer(layers: Sequence[Any], P: np.ndarray) -> tuple[int, str] | None:
     return found[0]
 
 
+def _plain_network(network: Any) -> bool:
+    """Whether ``network.forward`` is exactly :meth:`NeuralNetwork.forward` (layers applied in order).
+
+    A subclass that overrides ``forward`` (say, to rescale the input) computes something the layer
+    list alone does not describe: it takes the generic path.
+    """
+    return (
+        isinstance(network, NeuralNetwork)
+        and type(network).forward is NeuralNetwork.forward
+        and not _overridden_on_instance(network, "forward")
+    )
+
+
 def fast_path_available(network: Any, name: str, loss_fn: Any) -> bool:
     """Whether :func:`perturbed_losses` can use the fast path for ``params()[name]`` and ``loss_fn``.
 
@@ -339,9 +363,9 @@ def fast_path_available(network: Any, name: str, loss_fn: Any) -> bool:
     -------
     bool
     """
-    layers = getattr(network, "layers", None)
-    if layers is None or not _has_own_forward_batch(loss_fn):
+    if not _plain_network(network) or not _has_own_forward_batch(loss_fn):
         return False
+    layers = network.layers
     try:
         layers = list(layers)
     except TypeError:
@@ -649,10 +673,10 @@ def perturbed_losses(
         return np.empty((n, k), dtype=np.float64)
     X = np.asarray(X)
 
-    layers = getattr(network, "layers", None)
+    layers = None
     plan = None
     where = None
-    if layers is not None and _has_own_forward_batch(loss_fn):
+    if _plain_network(network) and _has_own_forward_batch(loss_fn):
         layers = list(layers)
         plan = _plan(layers)
         if plan is not None:

@@ -118,7 +118,10 @@ def load_model(path: str | os.PathLike) -> NeuralNetwork:
     except ValueError as exc:
         if str(exc).startswith("load_model:"):
             raise
-        raise ValueError(f"load_model: {path!r} is not a valid verigrad .npz file ({exc})") from None
+        # np.load falls back to unpickling non-zip files, which allow_pickle=False refuses
+        raise ValueError(
+            f"load_model: {path!r} is not a readable .npz file (corrupt, truncated or another format)"
+        ) from None
     except (zipfile.BadZipFile, OSError, EOFError, KeyError) as exc:
         raise ValueError(
             f"load_model: {path!r} is not a readable .npz file (corrupt or truncated?): {type(exc).__name__}: {exc}"
