@@ -473,3 +473,33 @@ def test_bad_X_gives_the_networks_own_error(small: Any) -> None:
         perturbed_losses(model, "W_0", np.array([0]), np.zeros((1, 2)), X, y, loss)
     snap = snapshot(model)
     assert all(np.isfinite(v).all() for v in snap.values())
+
+
+class Rescaled(NeuralNetwork):
+    """A network whose forward is not just its layers in order."""
+
+    def forward(self, X: np.ndarray, training: bool = True) -> np.ndarray:
+        return super().forward(np.asarray(X) * 3.0, training)
+
+
+@pytest.mark.parametrize("variant", ["subclass_forward", "instance_forward", "layer_instance_forward"])
+def test_overridden_forward_takes_the_generic_path(variant: str) -> None:
+    rng = np.random.default_rng(24)
+    layers: list[Any] = [Dense(3, 4, seed=1), Tanh(), Dense(4, 2, seed=2)]
+    if variant == "subclass_forward":
+        model: NeuralNetwork = Rescaled(layers)
+    else:
+        model = NeuralNetwork(layers)
+        if variant == "instance_forward":
+            plain = model.forward
+            model.forward = lambda X, training=True: plain(np.asarray(X) * 3.0, training)  # type: ignore[method-assign]
+        else:
+            tanh_forward = layers[1].forward
+            layers[1].forward = lambda x, training=True: tanh_forward(x * 3.0, training)
+    loss = MSELoss()
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    assert not fast_path_available(model, "W_0", loss)
+    steps = np.full((12, 2), 1e-3) * [1, -1]
+    got = perturbed_losses(model, "W_0", np.arange(12), steps, X, y, loss)
+    want = reference_losses(model, "W_0", np.arange(12), steps, X, y, loss)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)

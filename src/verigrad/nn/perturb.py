@@ -673,11 +673,11 @@ def perturbed_losses(
         return np.empty((n, k), dtype=np.float64)
     X = np.asarray(X)
 
-    layers = None
+    layers: list[Any] = []
     plan = None
     where = None
     if _plain_network(network) and _has_own_forward_batch(loss_fn):
-        layers = list(layers)
+        layers = list(network.layers)
         plan = _plan(layers)
         if plan is not None:
             where = _find_layer(layers, P)
