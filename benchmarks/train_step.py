@@ -247,11 +247,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="repetitions per contender (default 25, quick 7)")
     parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
     parser.add_argument("--shapes", default="0,1,2", help="comma-separated shape indices (0 small .. 2 large)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
     parser.add_argument("--profile", action="store_true",
                         help="also time each phase of a verigrad step (forward, loss, backward, update)")
     args = parser.parse_args(argv)
     reps = args.reps or (7 if args.quick else 25)
     target_s = 0.004 if args.quick else 0.01
+    if args.threads is not None:
+        try:
+            from threadpoolctl import threadpool_limits
+        except ImportError:
+            parser.error("--threads needs threadpoolctl (pip install threadpoolctl)")
+        threadpool_limits(limits=args.threads, user_api="blas")
     threads = blas_threads()
 
     import importlib.util
