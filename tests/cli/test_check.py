@@ -93,3 +93,11 @@ def test_inconsistent_specs_exit_2(argv, fragment, capsys):
     assert main(["check", *argv]) == 2
     err = capsys.readouterr().err
     assert fragment in err and "verigrad check: error:" in err
+
+
+def test_unwritable_json_path_exits_2(tmp_path, capsys):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")
+    assert main(["check", "--layers", "2-4-2", "--json", str(blocker / "report.json")]) == 2
+    err = capsys.readouterr().err
+    assert "verigrad check: error: cannot write" in err and "a_file" in err

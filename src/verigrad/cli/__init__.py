@@ -83,6 +83,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. `verigrad check | head`: stop quietly
         _silence_stdout()
         return 1
+    except OSError as exc:  # an output path that cannot be written (--out, --json, --save, --plot)
+        where = f" {exc.filename!r}" if getattr(exc, "filename", None) else ""
+        emit(f"verigrad {args.command}: error: cannot write{where}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 def _silence_stdout() -> None:
