@@ -1,0 +1,169 @@
+"""verigrad.torch.check at the edges: odd shapes and dtypes, extreme values, options, seeds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+import verigrad.torch as vt  # noqa: E402
+
+PASSING = {"ok", "kink", "precision"}
+
+
+def _t(seed, *shape, dtype=torch.float64, scale=1.0, grad=True):
+    x = scale * torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return x.to(dtype).requires_grad_(grad)
+
+
+def test_zero_dimensional_input():
+    x = torch.tensor(0.7, dtype=torch.float64, requires_grad=True)
+    report = vt.check(lambda a: torch.sin(a) * a, x)
+    assert report.passed, str(report)
+    assert report["input0"].shape == ()
+    # d/da (a sin a) = sin a + a cos a, with dLdf = 1 for a scalar output
+    assert float(report["input0"].analytic) == pytest.approx(np.sin(0.7) + 0.7 * np.cos(0.7), rel=1e-14)
+
+
+def test_cross_entropy_with_integer_labels_and_extreme_logits():
+    labels = torch.tensor([0, 3, 1, 2, 2])
+    F = torch.nn.functional
+    for scale in (1.0, 1e4):
+        z = _t(1, 5, 4, scale=scale)
+        report = vt.check(F.cross_entropy, z, labels)
+        assert report.passed, str(report)
+        assert list(report) == ["input0"]
+    z = torch.tensor([[1e4, -1e4, 0.0], [-1e4, 1e4, 1e4]], dtype=torch.float64, requires_grad=True)
+    assert vt.check(F.cross_entropy, z, torch.tensor([1, 0])).passed
+
+
+def test_output_detached_from_the_inputs_is_a_zero_gradient():
+    report = vt.check(lambda a: a.detach() * 2, _t(2, 3, 4))
+    assert not report.passed
+    assert report.diagnosis.kind == "zero"
+    assert any("no grad_fn" in n for n in report.torch_notes)
+
+
+def test_fn_computing_in_float32_internally_is_judged_in_float32():
+    report = vt.check(lambda a: torch.tanh(a.float() * 3), _t(3, 4, 5))
+    assert report.passed, str(report)
+    assert report.diagnosis.kind in PASSING
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_half_precision_inputs(dtype):
+    x = _t(4, 3, 4, dtype=dtype)
+    report = vt.check(torch.tanh, x)
+    assert report.passed, str(report)
+
+    class Twice(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 3
+
+        @staticmethod
+        def backward(ctx, g):
+            return 6 * g
+
+    wrong = vt.check(Twice.apply, x)
+    assert wrong.diagnosis.kind == "scale"
+
+
+def test_forward_writing_into_its_input():
+    def fn(a):
+        a.detach().add_(1.0)  # sneaky in-place write through a detached view
+        return a * 2
+
+    x = _t(5, 3, 2)
+    before = x.detach().clone()
+    report = vt.check(fn, x)
+    assert report.diagnosis.kind == "mutates_input"
+    assert "forward" in report.diagnosis.message
+    assert torch.equal(x.detach(), before)
+
+
+def test_same_tensor_passed_twice_is_two_inputs():
+    x = _t(6, 4)
+    report = vt.check(lambda a, b: a * b.exp(), x, x)
+    assert list(report) == ["input0", "input1"]
+    assert report.passed, str(report)
+
+
+def test_wrt_overrides_requires_grad():
+    x, w = _t(7, 3, 2, grad=False), _t(8, 2, grad=True)
+    report = vt.check(lambda a, b: a * b, x, w, wrt=[0])
+    assert list(report) == ["input0"]
+    report = vt.check(lambda a, b: a * b, x, w, wrt=[-1, 0])
+    assert list(report) == ["input0", "input1"] or list(report) == ["input1", "input0"]
+    assert set(report) == {"input0", "input1"}
+
+
+def test_modes_are_passed_to_the_checker():
+    x = _t(9, 40, 30)
+    sample = vt.check(torch.tanh, x, mode="sample", k=10)
+    fast = vt.check(torch.tanh, x, mode="fast")
+    full = vt.check(torch.tanh, x)
+    assert sample.mode == "sample" and fast.mode == "fast" and full.mode == "full"
+    assert sample.passed and fast.passed and full.passed
+    assert sample.n_evals < full.n_evals and fast.n_evals < full.n_evals
+
+
+def test_dLdf_seed_and_rng():
+    x = _t(10, 3, 4)
+    a1 = vt.check(torch.sin, x, seed=1)["input0"].analytic
+    a2 = vt.check(torch.sin, x, seed=1)["input0"].analytic
+    a3 = vt.check(torch.sin, x, seed=2)["input0"].analytic
+    np.testing.assert_array_equal(a1, a2)
+    assert not np.array_equal(a1, a3)
+    G = np.random.default_rng(5).standard_normal((3, 4))
+    a4 = vt.check(torch.sin, x, rng=np.random.default_rng(5))["input0"].analytic
+    np.testing.assert_allclose(a4, G * np.cos(x.detach().numpy()), rtol=1e-14)
+    dLdf = torch.full((3, 4), 2.0)
+    a5 = vt.check(torch.sin, x, dLdf=dLdf)["input0"].analytic
+    np.testing.assert_allclose(a5, 2.0 * np.cos(x.detach().numpy()), rtol=1e-14)
+
+
+def test_float32_output_dLdf_is_rounded_to_float32():
+    # the upstream gradient is exactly representable in the output dtype, so both sides use the same G
+    x = _t(11, 5, dtype=torch.float32)
+    report = vt.check(lambda a: a * 1.0, x, rng=np.random.default_rng(0))
+    g = report["input0"].analytic
+    assert np.array_equal(g.astype(np.float32).astype(np.float64), g)
+    assert report.passed
+
+
+def test_module_with_batchnorm_eval_names_every_parameter():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4), torch.nn.Sigmoid()).eval()
+    report = vt.check(model, _t(12, 5, 3, dtype=torch.float32, grad=False))
+    assert list(report) == ["0.weight", "0.bias", "1.weight", "1.bias"]
+    assert report.passed, str(report)
+
+
+def test_report_title_names_the_function():
+    class MyOp(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            return 2 * g
+
+    report = vt.check(MyOp.apply, _t(13, 3))
+    assert str(report).splitlines()[0].startswith("gradient check of MyOp.apply (torch")
+
+
+@pytest.mark.parametrize("exact_max,extended", [(1 << 16, True), (1 << 16, False), (4, True)],
+                         ids=["longdouble", "fsum", "torch-sum"])
+def test_every_contraction_path_passes_correct_and_catches_wrong(monkeypatch, exact_max, extended):
+    monkeypatch.setattr(vt, "_EXACT_MAX", exact_max)
+    monkeypatch.setattr(vt, "_EXTENDED", extended)
+    x = _t(14, 6, 5, scale=2.0)
+    report = vt.check(torch.sigmoid, x)
+    assert report.passed, str(report)
+    wrong = vt.check(lambda a: torch.sigmoid(a) * 2 - a.detach(), x)  # backward misses the -1
+    assert not wrong.passed
+    with pytest.raises(ValueError, match="finite"):  # an infinite output cannot be checked: said so
+        vt.check(lambda a: a * torch.inf, x)
