@@ -40,8 +40,11 @@ KINK_LEVELS = 3
 #: multiple of the measured noise (standard deviation of L / step) in the tolerance
 C_NOISE = 4.0
 #: points along an entry for the noise measurement, and entries measured per tensor at most
-NOISE_POINTS = 7
+NOISE_POINTS = 6
 NOISE_SAMPLE = 32
+#: spacings of the noise measurement, as fractions of the step (small: no smooth part; large: no
+#: quantisation plateau when L is rounded at the scale of a large intermediate)
+NOISE_SPACINGS = (0.01, 2.0)
 #: attempts at a smaller step when the loss is not finite at x +- h
 DOMAIN_RETRIES = 8
 #: largest number of entries handed to a model's ``perturbed_losses`` in one call
@@ -243,13 +246,24 @@ def perturbed(target: Target, obj: Objective, idx: np.ndarray, steps: np.ndarray
 
 
 def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
-            use_fast: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """Central differences ``(L(x+h) - L(x-h)) / (h+ + h-)`` with effective steps; also half-widths."""
+            use_fast: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Central differences ``(L(x+h) - L(x-h)) / (h+ + h-)`` with effective steps.
+
+    Returns
+    -------
+    d : ndarray of shape (n,)
+        The estimates.
+    half_width : ndarray of shape (n,)
+        ``(h+ + h-) / 2``, the effective step.
+    lmax : ndarray of shape (n,)
+        ``max(|L(x+h)|, |L(x-h)|)``: the magnitude that sets the rounding error of the difference.
+    """
     steps = np.stack([h, -h], axis=1)
     vals, eff = perturbed(target, obj, idx, steps, use_fast)
     width = eff[:, 0] - eff[:, 1]
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         d = (vals[:, 0] - vals[:, 1]) / width
+    lmax = np.max(np.abs(vals), axis=1)
     # the loss is not finite at x +- h (e.g. log(p - h) for p near 0): shrink the step towards |x_i|
     # and then by factors of 10, a few times, so that it stays inside the function's domain
     bad = np.flatnonzero(~np.isfinite(d))
@@ -266,8 +280,10 @@ def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             d[bad] = (v2[:, 0] - v2[:, 1]) / w2
         width[bad] = w2
+        lmax[bad] = np.max(np.abs(v2), axis=1)
         bad = bad[~np.isfinite(d[bad])]
-    return d, width / 2.0
+    lmax = np.where(np.isfinite(lmax), lmax, 0.0)
+    return d, width / 2.0, lmax
 
 
 def _rounding(eps: float, lscale: float, half_width: np.ndarray) -> np.ndarray:
@@ -303,11 +319,13 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
                 use_fast: bool = True) -> np.ndarray:
     """Measured noise (standard deviation) of ``L`` along each entry, ECnoise style (More & Wild 2011).
 
-    ``L`` is evaluated at ``x + j * delta * e_i`` for ``j = -3..3`` with ``delta = h / 100``
-    (so that the smooth part of the higher differences is negligible); the noise is estimated from
-    the ``k``-th differences, ``sigma_k**2 = (k!)**2 / (2k)! * mean((Delta^k L)**2)``, as the median over
-    ``k = 2..NOISE_POINTS-1``. At most ``NOISE_SAMPLE`` entries are measured; the others get the
-    largest measured value.
+    ``L`` is evaluated at ``x + j * delta * e_i`` for ``j = 0..NOISE_POINTS-1`` on each side of ``x``
+    separately, with ``delta = h / 100`` (the smooth part of the higher differences is negligible) and
+    ``delta = 2 h`` (sees the quantisation of ``L`` when it is rounded at the scale of a much larger
+    intermediate, where small spacings only see a plateau). Per side the noise is the median over
+    ``k = 2..NOISE_POINTS-1`` of ``sigma_k = sqrt((k!)**2 / (2k)! * mean((Delta^k L)**2))``; the smaller
+    side is kept (a kink or a domain edge near ``x`` spoils one side at most), the larger spacing
+    wins. At most ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value.
 
     Returns
     -------
@@ -317,21 +335,25 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     if m == 0:
         return np.zeros(0)
     pick = np.arange(m) if m <= NOISE_SAMPLE else np.linspace(0, m - 1, NOISE_SAMPLE).astype(np.intp)
-    delta = h[pick] / 100.0
-    steps = delta[:, None] * (np.arange(NOISE_POINTS) - NOISE_POINTS // 2)[None, :]
-    vals, _ = perturbed(target, obj, idx[pick], steps, use_fast)
+    ramp = np.arange(NOISE_POINTS)[None, :]
     sig = np.zeros(len(pick))
-    with np.errstate(invalid="ignore", over="ignore"):
-        ests = []
-        d = vals.copy()
-        for k in range(1, NOISE_POINTS):
-            d = np.diff(d, axis=1)
-            if k >= 2:
-                gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
-                ests.append(np.sqrt(gamma * np.mean(d * d, axis=1)))
-        st = np.stack(ests, axis=1)
-        st = np.where(np.isfinite(st), st, 0.0)
-        sig = np.median(st, axis=1)
+    for spacing in NOISE_SPACINGS:
+        delta = h[pick] * spacing
+        sides = []
+        for sign in (1.0, -1.0):  # one side at a time: a kink at x does not enter either estimate
+            vals, _ = perturbed(target, obj, idx[pick], sign * delta[:, None] * ramp, use_fast)
+            with np.errstate(invalid="ignore", over="ignore"):
+                ests = []
+                d = vals.copy()
+                for k in range(1, NOISE_POINTS):
+                    d = np.diff(d, axis=1)
+                    if k >= 2:
+                        gamma = math.factorial(k) ** 2 / math.factorial(2 * k)
+                        ests.append(np.sqrt(gamma * np.mean(d * d, axis=1)))
+                st = np.median(np.stack(ests, axis=1), axis=1)
+            sides.append(np.where(np.isfinite(st), st, np.inf))
+        side = np.minimum(sides[0], sides[1])  # a kink or domain edge near x spoils one side at most
+        sig = np.maximum(sig, np.where(np.isfinite(side), side, 0.0))
     sig = np.where(np.isfinite(sig), sig, 0.0)
     if m <= NOISE_SAMPLE:
         return sig
@@ -350,6 +372,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
     # 1. primary estimate and its error estimate
     method = ctx.method
     central_h: Optional[np.ndarray] = None
+    ls = np.full(idx.shape, float(ctx.lscale))
     if method == "complex" and target.complex_derivative is not None:
         hc = np.full(idx.shape, 1e-20) * np.maximum(np.abs(np.asarray(target.live.flat[idx], float)), 1.0)
         n = np.asarray(target.complex_derivative(idx, hc), dtype=np.float64)
@@ -357,20 +380,22 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         err = C_ROUND * EPS64 * (np.abs(n) + gmax)
         err_ref = err
     elif method == "richardson":
-        d1, w1 = central(target, obj, idx, h, use_fast)
-        d2, _ = central(target, obj, idx, h / 2, use_fast)
-        d3, w3 = central(target, obj, idx, h / 4, use_fast)
+        d1, w1, lm = central(target, obj, idx, h, use_fast)
+        d2, _, _ = central(target, obj, idx, h / 2, use_fast)
+        d3, w3, _ = central(target, obj, idx, h / 4, use_fast)
+        ls = np.maximum(ctx.lscale, lm)
         r1 = (4 * d2 - d1) / 3
         r2 = (4 * d3 - d2) / 3
         n = (16 * r2 - r1) / 15
-        err = np.abs(n - r2) + 3 * _rounding(eps_e, ctx.lscale, w3)
-        err_ref = np.abs(n - r2) + 3 * _rounding(EPS64, ctx.lscale, w3)
+        err = np.abs(n - r2) + 3 * _rounding(eps_e, ls, w3)
+        err_ref = np.abs(n - r2) + 3 * _rounding(EPS64, ls, w3)
         central_h = d1
     else:
-        n, w = central(target, obj, idx, h, use_fast)
+        n, w, lm = central(target, obj, idx, h, use_fast)
         central_h = n
-        err = _rounding(eps_e, ctx.lscale, w)
-        err_ref = _rounding(EPS64, ctx.lscale, w)
+        ls = np.maximum(ctx.lscale, lm)
+        err = _rounding(eps_e, ls, w)
+        err_ref = _rounding(EPS64, ls, w)
 
     finite = np.isfinite(n)
     gmax = float(np.max(np.abs(n[finite]))) if finite.any() else 0.0
@@ -390,9 +415,11 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         if central_h is not None:
             ch, wh = central_h[sus], None
         else:
-            ch, wh = central(target, obj, idx[sus], hs, use_fast)
-        c2, _ = central(target, obj, idx[sus], 2 * hs, use_fast)
-        c12, w12 = central(target, obj, idx[sus], hs / 2, use_fast)
+            ch, wh, lm = central(target, obj, idx[sus], hs, use_fast)
+            ls[sus] = np.maximum(ls[sus], lm)
+        c2, _, lm2 = central(target, obj, idx[sus], 2 * hs, use_fast)
+        c12, w12, lm12 = central(target, obj, idx[sus], hs / 2, use_fast)
+        ls[sus] = np.maximum(ls[sus], np.maximum(lm2, lm12))
         with np.errstate(invalid="ignore", over="ignore"):
             r_h = (4 * ch - c2) / 3
             r_h2 = (4 * c12 - ch) / 3
@@ -404,8 +431,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         sigma = noise_level(target, obj, idx[sus], hs, use_fast)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             measured = C_NOISE * sigma / np.maximum(w12 * 2, np.finfo(np.float64).tiny)
-        round_r = 0.5 * _rounding(eps_e, ctx.lscale, w12 * 2) + measured
-        round_r_ref = 0.5 * _rounding(EPS64, ctx.lscale, w12 * 2) + measured
+        round_r = 0.5 * _rounding(eps_e, ls[sus], w12 * 2) + measured
+        round_r_ref = 0.5 * _rounding(EPS64, ls[sus], w12 * 2) + measured
         atol_s = C_ANALYTIC * target.analytic_eps * (np.abs(n[sus]) + gmax)
         tol[sus] = np.maximum(tol[sus], round_r + C_SPREAD * spread + atol_s) if method == "complex" \
             else round_r + C_SPREAD * spread + atol_s
@@ -437,7 +464,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 dp = (vp - base) / ep
                 dm = (base - vm) / (-em)
                 atol_x = C_ANALYTIC * target.analytic_eps * (np.abs(n_x) + gmax)
-                tol_x = _rounding(eps_e, ctx.lscale, w_x) + atol_x
+                tol_x = _rounding(eps_e, ls[bad], w_x) + atol_x
                 diff_x = np.abs(a_b - n_x)
             # a kink merely near x: the smaller step does not cross it, judge the entry normally
             # (only when the estimate really moved: a noisy small-step estimate must not hide a bug)
@@ -448,12 +475,12 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 r = bad[now]
                 n[r] = n_x[now]
                 tol[r] = tol_x[now]
-                tol_ref[r] = _rounding(EPS64, ctx.lscale, w_x[now]) + C_ANALYTIC * EPS64 * (
+                tol_ref[r] = _rounding(EPS64, ls[bad][now], w_x[now]) + C_ANALYTIC * EPS64 * (
                     np.abs(n_x[now]) + gmax)
                 status[r] = OK
             resolved |= now
             with np.errstate(invalid="ignore", over="ignore"):
-                t_os = 2 * _rounding(eps_e, ctx.lscale, np.abs(ep)) + atol_x
+                t_os = 2 * _rounding(eps_e, ls[bad], np.abs(ep)) + atol_x
                 gaps.append(np.abs(dp - dm))
                 tols_os.append(t_os)
                 lo = np.minimum(dp, dm) - t_os
