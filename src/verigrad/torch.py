@@ -37,7 +37,7 @@ import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -48,6 +48,9 @@ except ImportError as _exc:  # pragma: no cover - exercised only without torch i
         "verigrad.torch needs PyTorch, which is an optional extra of verigrad. "
         'Install it with: pip install "verigrad[torch]"'
     ) from _exc
+
+if TYPE_CHECKING:  # pragma: no cover
+    from verigrad.check.report import ModelReport
 
 __all__ = [
     "TorchCheckError",
@@ -244,8 +247,11 @@ def _noise_offset(g_flat: np.ndarray, f0: torch.Tensor) -> float:
         terms = g_flat * fa
     if not np.all(np.isfinite(terms)):
         return 0.0
-    scale = math.fsum(np.abs(terms).tolist())
-    return scale if math.fsum(terms.tolist()) >= 0 else -scale
+    try:
+        scale = math.fsum(np.abs(terms).tolist())
+        return scale if math.fsum(terms.tolist()) >= 0 else -scale
+    except OverflowError:  # terms near the float64 limit: no offset
+        return 0.0
 
 
 def _check_fn():  # noqa: ANN202 - returns the checker entry points
@@ -266,6 +272,16 @@ class _Target:
     name: str
     original: torch.Tensor  # the caller's tensor (never written)
     analytic: torch.Tensor  # the copy autograd differentiates (original dtype)
+
+
+def _deepcopy_module(module: torch.nn.Module) -> torch.nn.Module:
+    try:
+        return copy.deepcopy(module)
+    except Exception as exc:  # noqa: BLE001 - any deepcopy failure gets the same explanation
+        raise TypeError(
+            f"fn ({type(module).__name__}) cannot be deep-copied ({type(exc).__name__}: {exc}); "
+            "verigrad.torch.check works on copies of the module so that yours is never modified"
+        ) from exc
 
 
 def _input_names(n: int, names: Sequence[str] | None) -> list[str]:
@@ -293,7 +309,7 @@ def check(
     method: str = "central",
     num_threads: int | None = 1,
     **options: Any,
-):
+) -> ModelReport:
     """Check the gradients torch autograd computes for ``fn`` against finite differences.
 
     Every input tensor with ``requires_grad=True`` is checked and, when ``fn`` is a
@@ -437,12 +453,18 @@ def check(
         )
 
     notes: list[str] = []
+    owner = getattr(fn, "__self__", None)
+    if module is None and isinstance(owner, torch.nn.Module):
+        notes.append(
+            f"fn is a method of a {type(owner).__name__} module: only the inputs are checked, not its "
+            "parameters; pass the module itself to check them"
+        )
 
     # ---- analytic side: torch autograd on copies in the original dtypes
     a_inputs = [
         x.detach().clone().requires_grad_(i in checked) for i, x in enumerate(inputs)
     ]
-    a_module = copy.deepcopy(module) if module is not None else None
+    a_module = _deepcopy_module(module) if module is not None else None
     a_fn = a_module if a_module is not None else fn
     a_params = dict(a_module.named_parameters()) if a_module is not None else {}
     orig_params = dict(module.named_parameters()) if module is not None else {}
@@ -489,7 +511,7 @@ def check(
     def build(double_: bool):
         n_inputs = [_numeric_copy(x, double_) for x in inputs]
         if module is not None:
-            n_module = copy.deepcopy(module).cpu()
+            n_module = _deepcopy_module(module).cpu()
             if double_:
                 n_module = n_module.double()
             elif any(p.dtype == torch.bfloat16 for p in n_module.parameters()):

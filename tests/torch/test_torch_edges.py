@@ -167,3 +167,32 @@ def test_every_contraction_path_passes_correct_and_catches_wrong(monkeypatch, ex
     assert not wrong.passed
     with pytest.raises(ValueError, match="finite"):  # an infinite output cannot be checked: said so
         vt.check(lambda a: a * torch.inf, x)
+
+
+def test_called_under_no_grad_and_thread_count_restored():
+    threads = torch.get_num_threads()
+    with torch.no_grad():
+        report = vt.check(torch.tanh, _t(15, 4, 3))
+    assert report.passed, str(report)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ValueError, match="num_threads must be a positive integer"):
+        vt.check(torch.tanh, _t(15, 4, 3), num_threads=0)
+
+
+def test_module_method_checks_inputs_only_and_says_so():
+    lin = torch.nn.Linear(3, 2).double()
+    report = vt.check(lin.forward, _t(16, 4, 3))
+    assert list(report) == ["input0"] and report.passed
+    assert any("pass the module itself" in n for n in report.torch_notes)
+
+
+def test_module_that_cannot_be_copied():
+    import threading
+
+    class Locked(torch.nn.Linear):
+        def __init__(self):
+            super().__init__(3, 2)
+            self.lock = threading.Lock()
+
+    with pytest.raises(TypeError, match="cannot be deep-copied"):
+        vt.check(Locked(), _t(17, 4, 3, dtype=torch.float32))
