@@ -263,3 +263,20 @@ def test_perturbed_losses_delegates_when_available():
             expected = loss.forward(model.forward(X), y)
             W.flat[idx] = old
             assert out[i, j] == pytest.approx(expected, rel=1e-12, abs=1e-14)
+
+
+def test_backward_without_input_grad_gives_same_param_grads():
+    rng = np.random.default_rng(7)
+    X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    loss = CrossEntropyLoss()
+    a, b = _mlp(), _mlp()
+    ga = a.backward(loss.backward(a.forward(X), y))
+    gb = b.backward(loss.backward(b.forward(X), y), input_grad=False)
+    assert ga.shape == X.shape and gb is None and b.input_grad is None
+    for k in a.grads():
+        np.testing.assert_array_equal(a.grads()[k], b.grads()[k])
+    for u, v in zip(a.output_grads, b.output_grads):
+        np.testing.assert_array_equal(u, v)
+    # a first layer that is not a Dense still returns dX
+    c = NeuralNetwork([Tanh(), Dense(5, 2, seed=0)])
+    assert c.backward(np.ones_like(c.forward(X)), input_grad=False).shape == X.shape

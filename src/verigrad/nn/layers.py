@@ -207,7 +207,7 @@ class Dense(Layer):
             msg += "; for a single sample use x.reshape(1, -1)"
         return msg
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
+    def backward(self, dy: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate ``dy = dL/dy`` and fill :attr:`grads`.
 
         With ``dz = dL/d(x @ W + b)`` (``= dy`` without activation):
@@ -216,10 +216,13 @@ class Dense(Layer):
         Parameters
         ----------
         dy : ndarray of shape (n_samples, n_out)
+        input_grad : bool, default True
+            ``False`` skips ``dx`` (one matrix product; the network uses it for its first layer
+            when asked not to compute ``dL/dX``) and returns ``None``.
 
         Returns
         -------
-        dx : ndarray of shape (n_samples, n_in)
+        dx : ndarray of shape (n_samples, n_in), or None if ``input_grad`` is False
         """
         x = self._x
         if x is None:
@@ -234,6 +237,8 @@ class Dense(Layer):
         grads = self.grads
         grads["W"] = x.T @ dz
         grads["b"] = dz.sum(axis=0)
+        if not input_grad:
+            return None
         return dz @ self.params["W"].T
 
     def forward_with_param(self, name: str, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:

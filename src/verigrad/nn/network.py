@@ -7,6 +7,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .layers import Dense
+
 __all__ = ["NeuralNetwork", "Sequential"]
 
 _REQUIRED = ("forward", "backward", "params", "grads")
@@ -121,16 +123,21 @@ class NeuralNetwork:
         """Alias of ``forward(X, training=False)``."""
         return self.forward(X, training=False)
 
-    def backward(self, grad: np.ndarray) -> np.ndarray:
+    def backward(self, grad: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
         """Back-propagate ``grad = dL/d(network output)`` through every layer, filling their ``grads``.
 
         Parameters
         ----------
         grad : ndarray of the shape of the last forward's output
+        input_grad : bool, default True
+            ``False`` lets a first ``Dense`` layer skip ``dL/dX = dz @ W.T``, which training does
+            not need (like an input without ``requires_grad`` in torch); then ``None`` is returned
+            and :attr:`input_grad` is ``None``. Parameter gradients are identical either way.
 
         Returns
         -------
-        dX : ndarray of the shape of the last forward's input
+        dX : ndarray of the shape of the last forward's input (None if ``input_grad`` is False
+            and the first layer is a Dense)
 
         Raises
         ------
@@ -154,7 +161,10 @@ class NeuralNetwork:
                 "(the shape of the network output)"
             )
         output_grads: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-        for i in range(n - 1, -1, -1):
+        stop = 0
+        if not input_grad and type(self.layers[0]) is Dense:
+            stop = 1
+        for i in range(n - 1, stop - 1, -1):
             output_grads[i] = g
             g = self.layers[i].backward(g)
             expected = outputs[i - 1].shape if i > 0 else self._input_shape
@@ -163,6 +173,10 @@ class NeuralNetwork:
                     f"NeuralNetwork.backward: layer {i} ({self.layers[i]!r}) returned a gradient of shape "
                     f"{getattr(g, 'shape', type(g).__name__)}, expected {expected} (the shape of its input)"
                 )
+        if stop:
+            output_grads[0] = g
+            self.layers[0].backward(g, input_grad=False)
+            g = None
         self.output_grads = output_grads
         self.input_grad = g
         return g
