@@ -10,7 +10,9 @@ the median time of
 * gradcheck  ``torch.autograd.gradcheck(fn, inputs, raise_exception=False)`` (slow mode: full Jacobians),
 * fast       ``torch.autograd.gradcheck(..., fast_mode=True)``,
 
-then the number of caught bugs, false alarms, and the verigrad / gradcheck time ratio. Repeats are
+then the number of caught bugs, false alarms, and the verigrad / gradcheck time ratio. "evals vg" is the
+number of forward evaluations verigrad used (one backward besides); "evals gc" is gradcheck slow mode's work,
+``2 * input entries`` forwards plus ``b`` = one backward per output entry. Repeats are
 interleaved (case by case, tool by tool, round after round) so that machine noise hits all tools alike.
 gradcheck's warnings about float32 inputs are silenced (they do not change its verdict).
 """
@@ -267,9 +269,21 @@ CASES: list[Case] = [
 # ---------------------------------------------------------------------------------------- tools
 
 
+N_EVALS: dict[str, int] = {}
+
+
 def run_verigrad(case: Case, inputs) -> tuple[bool, str]:
     report = vt.check(case.fn, *inputs)
+    N_EVALS[case.name] = report.n_evals
     return bool(report.passed), str(report.diagnosis.kind)
+
+
+def gradcheck_work(case: Case, inputs) -> str:
+    """gradcheck slow mode: 2 forward evaluations per input entry, 1 backward per output entry."""
+    n_in = sum(t.numel() for t in inputs if t.requires_grad)
+    with torch.no_grad():
+        n_out = case.fn(*[t.detach() for t in inputs]).numel()
+    return f"{2 * n_in}+{n_out}b"
 
 
 def run_gradcheck(case: Case, inputs, fast: bool) -> tuple[bool, str]:
@@ -318,12 +332,13 @@ def main(argv: list[str] | None = None) -> int:
         return word
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    header = ["case", "bug?", "verigrad", "gradcheck", "fast_mode", "t verigrad ms", "t gradcheck ms",
-              "t fast ms", "ratio vg/gc"]
+    header = ["case", "bug?", "verigrad", "gradcheck", "fast_mode", "evals vg", "evals gc", "t verigrad ms",
+              "t gradcheck ms", "t fast ms", "ratio vg/gc"]
     rows = []
     for c in CASES:
         rows.append([
             c.name, "bug" if c.buggy else "ok", cell(c, "verigrad"), cell(c, "gradcheck"), cell(c, "fast"),
+            str(N_EVALS[c.name]), gradcheck_work(c, inputs[c.name]),
             f"{1e3 * med[(c.name, 'verigrad')]:.2f}", f"{1e3 * med[(c.name, 'gradcheck')]:.2f}",
             f"{1e3 * med[(c.name, 'fast')]:.2f}",
             f"{med[(c.name, 'verigrad')] / med[(c.name, 'gradcheck')]:.2f}",
