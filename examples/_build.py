@@ -102,7 +102,8 @@ the model accepts float64 input, and judges each entry against its own error bou
     ("code", """
 report1 = gradient_check(model1, X1, y1, loss1, seed=0)
 print(report1)
-print("passed:", report1.passed, "| diagnosis:", report1.diagnosis.kind)"""),
+print("passed:", report1.passed, "| diagnosis:", report1.diagnosis.kind)
+assert report1.passed"""),
     ("md", """
 ## 3. Case 2: regression with MSE (float32)
 
@@ -120,7 +121,8 @@ model2 = NeuralNetwork([
 loss2 = MSELoss()
 print("seed's check passed:", seed_gradient_check(model2, X2, y2, loss2, eps=1e-4, atol=2e-3, rtol=5e-2))
 report2 = gradient_check(model2, X2, y2, loss2, seed=0)
-print(report2)"""),
+print(report2)
+assert report2.passed"""),
     ("md", """
 ## 4. What verigrad adds
 
@@ -142,7 +144,9 @@ model2d = NeuralNetwork([
 bad = gradient_check(model2d, X2d, y2d, MSEForgotTwo(), seed=0)
 print(bad)
 print()
-print("diagnosis:", bad.diagnosis.kind, "-", bad.diagnosis.message)"""),
+print("diagnosis:", bad.diagnosis.kind, "-", bad.diagnosis.message)
+assert not bad.passed and bad.diagnosis.kind == "scale"
+"""),
     ("md", """
 ### ReLU kinks are not bugs
 
@@ -160,7 +164,9 @@ print("pre-activation of unit 3, sample 0:", model_k.layers[0].forward(Xk)[0, 3]
 rep_k = gradient_check(model_k, Xk, y1, CrossEntropyLoss(), seed=0)
 print("passed:", rep_k.passed)
 print({name: r.diagnosis.kind for name, r in rep_k.items()})
-print(rep_k["b_0"].diagnosis.message)"""),
+print(rep_k["b_0"].diagnosis.message)
+assert rep_k.passed and rep_k["b_0"].diagnosis.kind == "kink"
+"""),
     ("md", """
 ### Speed
 
@@ -330,7 +336,9 @@ for cls in (ForgotN, SignFlip, WrongSigmoidDerivative):
     p = {"W1": m.W1, "b1": m.b1, "W2": m.W2, "b2": m.b2}
     r = check_params(lambda: m.compute_loss(m.forward(X), y), p, g, seed=0, batch_size=len(X))
     print(f"{cls.__name__:<24} passed={r.passed}  worst={r.worst.name}  "
-          f"{r.diagnosis.kind}: {r.diagnosis.message}")"""),
+          f"{r.diagnosis.kind}: {r.diagnosis.message}")
+    assert not r.passed
+    assert r.diagnosis.kind == {"ForgotN": "scale", "SignFlip": "sign"}.get(cls.__name__, r.diagnosis.kind)"""),
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -419,7 +427,8 @@ def wrong_softmax_backward(X, dLdY):
     return dLdY * s * (1 - s)
 
 rep_bad = check_gradients(sm.forward, wrong_softmax_backward(X, dLdY), X, dLdY)
-print(rep_bad)"""),
+print(rep_bad)
+assert not rep_bad.passed"""),
     ("md", """
 ### A ReLU exactly at its kink is not a bug
 
@@ -433,7 +442,8 @@ dLdY = rng.standard_normal((2, 3))
 relu.forward(Xk)
 rep_k = check_gradients(relu.forward, relu.backward(Xk, dLdY), Xk, dLdY)
 print(rep_k.verdict, "-", rep_k.diagnosis.kind, "-", rep_k.diagnosis.message)
-print("kinks at", rep_k.kinks)"""),
+print("kinks at", rep_k.kinks)
+assert rep_k.passed and set(rep_k.kinks) == {(0, 1), (1, 2)}"""),
     ("md", """
 ### Transposed gradients are recognised
 
@@ -443,7 +453,9 @@ A non-square weight gradient returned with the transposed shape (e.g. `dW = dY.T
 X = rng.standard_normal((2, 3)); dLdY = rng.standard_normal((2, 4))
 fc = FullyConnected(3, 4, seed=1); fc.forward(X); fc.backward(dLdY)
 rep_t = check_gradients(fc.forward_with_param("W", X), dLdY.T @ X, fc.parameters["W"], dLdY)
-print(rep_t.verdict, "-", rep_t.diagnosis.kind, "-", rep_t.diagnosis.message)"""),
+print(rep_t.verdict, "-", rep_t.diagnosis.kind, "-", rep_t.diagnosis.message)
+assert rep_t.diagnosis.kind == "transpose"
+"""),
 ]
 
 # ------------------------------------------------------------------------------------------------
@@ -697,6 +709,7 @@ class DenseForgotN(Dense):
 broken = NeuralNetwork([DenseForgotN(2, 16, seed=1), ReLU(), Dense(16, 2, seed=2)])
 rep = gradient_check(broken, X[::8], y[::8], loss_fn, seed=0)
 print(rep.verdict, "|", rep.worst.name, "|", rep.diagnosis.message)
+assert report.passed and not rep.passed and rep.diagnosis.kind == "scale" and rep.worst.name == "W_0"
 display(plots.plot_error_heatmap(rep.worst.analytic, rep.worst.numerical, name=rep.worst.name,
                                  note=rep.diagnosis.message, worst=rep.worst.worst.index))"""),
 ]
