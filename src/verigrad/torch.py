@@ -497,11 +497,9 @@ def check(
         else:
             notes.append("fn's output does not depend on any checked tensor in torch's graph (no grad_fn)")
             got = [None] * len(targets)
-    n_forward_notes = len(notes)
     if not any(n.startswith("the forward") for n in notes):
         mutated("backward")
     mutation_notes = [n for n in notes if "in place" in n]
-    del n_forward_notes
 
     grads: dict[str, np.ndarray] = {}
     for t, g in zip(targets, got):
