@@ -76,7 +76,7 @@ def test_correct_dense_never_flagged(n, i, o, dtype, seed):
     assert rep.passed, str(rep)
 
 
-@given(st.integers(1, 4), st.integers(2, 5), st.floats(0.1, 20), st.integers(0, 2**31 - 1))
+@given(st.integers(1, 4), st.integers(2, 5), st.floats(0.1, 5), st.integers(0, 2**31 - 1))
 def test_correct_cross_entropy_from_logits_never_flagged(n, c, scale, seed):
     rng = np.random.default_rng(seed)
     z = rng.standard_normal((n, c)) * scale

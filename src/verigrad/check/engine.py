@@ -45,6 +45,8 @@ NOISE_SAMPLE = 32
 #: spacings of the noise measurement, as fractions of the step (small: no smooth part; large: no
 #: quantisation plateau when L is rounded at the scale of a large intermediate)
 NOISE_SPACINGS = (0.01, 2.0)
+#: larger spacings tried only while L stays bit-identical (its change is below its own resolution)
+PLATEAU_SPACINGS = (20.0, 200.0)
 #: attempts at a smaller step when the loss is not finite at x +- h
 DOMAIN_RETRIES = 8
 #: largest number of entries handed to a model's ``perturbed_losses`` in one call
@@ -325,7 +327,8 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     intermediate, where small spacings only see a plateau). Per side the noise is the median over
     ``k = 2..NOISE_POINTS-1`` of ``sigma_k = sqrt((k!)**2 / (2k)! * mean((Delta^k L)**2))``; the smaller
     side is kept (a kink or a domain edge near ``x`` spoils one side at most), the larger spacing
-    wins. At most ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value.
+    wins. While ``L`` stays bit-identical (a plateau: its change is below the resolution at which it
+    is rounded), spacings ``20 h`` and ``200 h`` are tried so that its quantum becomes visible. At most ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value.
 
     Returns
     -------
@@ -337,11 +340,16 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     pick = np.arange(m) if m <= NOISE_SAMPLE else np.linspace(0, m - 1, NOISE_SAMPLE).astype(np.intp)
     ramp = np.arange(NOISE_POINTS)[None, :]
     sig = np.zeros(len(pick))
-    for spacing in NOISE_SPACINGS:
-        delta = h[pick] * spacing
+    flat = np.ones(len(pick), dtype=bool)  # L bit-identical at every point so far (a plateau)
+    for spacing in NOISE_SPACINGS + PLATEAU_SPACINGS:
+        sub = np.arange(len(pick)) if spacing in NOISE_SPACINGS else np.flatnonzero(flat)
+        if not sub.size:
+            break
+        delta = h[pick[sub]] * spacing
         sides = []
         for sign in (1.0, -1.0):  # one side at a time: a kink at x does not enter either estimate
-            vals, _ = perturbed(target, obj, idx[pick], sign * delta[:, None] * ramp, use_fast)
+            vals, _ = perturbed(target, obj, idx[pick[sub]], sign * delta[:, None] * ramp, use_fast)
+            flat[sub] &= np.all(vals == vals[:, :1], axis=1)
             with np.errstate(invalid="ignore", over="ignore"):
                 ests = []
                 d = vals.copy()
@@ -353,7 +361,7 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
                 st = np.median(np.stack(ests, axis=1), axis=1)
             sides.append(np.where(np.isfinite(st), st, np.inf))
         side = np.minimum(sides[0], sides[1])  # a kink or domain edge near x spoils one side at most
-        sig = np.maximum(sig, np.where(np.isfinite(side), side, 0.0))
+        sig[sub] = np.maximum(sig[sub], np.where(np.isfinite(side), side, 0.0))
     sig = np.where(np.isfinite(sig), sig, 0.0)
     if m <= NOISE_SAMPLE:
         return sig
