@@ -104,6 +104,22 @@ def emit(text: str = "", file: TextIO | None = None) -> None:
     print(text, file=file or sys.stdout, flush=True)
 
 
+def emit_report(report: Any) -> None:
+    """Print a checker report: rich rendering on a wide terminal with rich installed, plain text otherwise."""
+    from verigrad import display
+
+    stream = sys.stdout
+    is_tty = bool(getattr(stream, "isatty", lambda: False)())
+    if is_tty and display.rich_available() and hasattr(report, "__rich__"):
+        from rich.console import Console
+
+        console = Console(file=stream)
+        if console.width >= 100:  # narrower terminals would truncate the numbers: plain text instead
+            console.print(report)
+            return
+    emit(str(report))
+
+
 def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None = None) -> None:
     """Print a table: a rich table when rich is installed, aligned plain text otherwise.
 

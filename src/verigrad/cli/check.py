@@ -24,6 +24,7 @@ from verigrad.cli._common import (
     check_input_width,
     dtype_of,
     emit,
+    emit_report,
     layer_sizes,
     load_dataset,
     make_loss,
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
              f"{X.shape[0]}, {args.dtype}, method {args.method}, mode {args.mode}, seed {args.seed}")
         if broken >= 0:
             emit(f"injected bug in layer {broken} (Dense): {args.inject_bug}: {bugs.BUG_HELP[args.inject_bug]}")
-        emit(str(report))
+        emit_report(report)
         emit("PASSED: every gradient matches." if report.passed else "FAILED: a gradient is wrong (see above).")
     if args.json:
         write_json(report, args.json)

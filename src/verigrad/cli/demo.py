@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from verigrad.cli import bugs
-from verigrad.cli._common import NO_MATPLOTLIB, emit, load_plots, print_table, save
+from verigrad.cli._common import NO_MATPLOTLIB, emit, emit_report, load_plots, print_table, save
 
 N_SAMPLES = 400
 EPOCHS = 30
@@ -179,18 +179,18 @@ def run(args: argparse.Namespace) -> int:
     Xb, yb = X[::8], y[::8]  # a batch of 50 points from both classes
     emit(f"2. Gradient check of the trained model on a batch of {Xb.shape[0]} points (every parameter entry)")
     report = gradient_check(model, Xb, yb, loss_fn, seed=seed)
-    emit(str(report))
+    emit_report(report)
     emit("")
     emit("   Layer by layer (each layer's backward against its own forward):")
     layer_report = check_layers(model, Xb)
-    emit(str(layer_report))
+    emit_report(layer_report)
     emit("")
 
     # 3. seed 001 --------------------------------------------------------------------------------
     emit("3. Seed 001's hand-written regression MLP (W1, b1, W2, b2; backward returns a dict), "
          "checked with check_params")
     report001 = check_seed001(seed)
-    emit(str(report001))
+    emit_report(report001)
     emit("")
 
     # 4. break it on purpose ------------------------------------------------------------------------
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
     broken = nn.NeuralNetwork([bugs.make_buggy_dense(model.layers[0], "missing-1/N"), nn.ReLU(),
                                _copy_dense(model.layers[2])])
     bad = gradient_check(broken, Xb, yb, loss_fn, seed=seed)
-    emit(str(bad))
+    emit_report(bad)
     verdict = "CAUGHT" if not bad.passed else "MISSED"
     emit(f"   {verdict}: {_diagnosis_line(bad)}")
     emit("")
