@@ -37,6 +37,8 @@ C_ANALYTIC = 16.0
 C_SPREAD = 1.5
 #: number of step sizes of the one-sided (kink) analysis, each 4 times smaller
 KINK_LEVELS = 3
+#: at most this many failing entries per tensor get the kink analysis
+KINK_MAX = 256
 #: multiple of the measured noise (standard deviation of L / step) in the tolerance
 C_NOISE = 4.0
 #: points along an entry for the noise measurement, and entries measured per tensor at most
@@ -453,6 +455,12 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
     # 4. kinks: retry at a much smaller step, then compare one-sided derivatives
     status = np.where(ok, OK, FAIL).astype(np.int8)
     bad = np.flatnonzero(~ok)
+    if bad.size > KINK_MAX:
+        # a massive failure is not a set of kinks: investigate the entries closest to passing only
+        with np.errstate(divide="ignore", invalid="ignore"):
+            excess = np.where(np.isfinite(diff[bad]), diff[bad] / np.maximum(tol[bad], 1e-300), np.inf)
+        bad = np.sort(bad[np.argsort(excess, kind="stable")[:KINK_MAX]])
+        notes.append(f"kink analysis limited to the {KINK_MAX} failing entries closest to passing")
     if bad.size:
         ratio = eps_e ** (1.0 / 6.0)
         hsm = h[bad] * ratio
