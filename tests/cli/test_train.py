@@ -49,6 +49,12 @@ def test_train_regression_reports_r2(capsys):
     assert _accuracy(out, "held-out") > 0.8
 
 
+@pytest.mark.parametrize("loss, layers", [("bce", "2-16-1"), ("mse", "2-16-2")])
+def test_train_other_losses_on_blobs(loss, layers, capsys):
+    assert main(["train", "--no-progress", "--loss", loss, "--layers", layers, "--epochs", "15"]) == 0
+    assert _accuracy(capsys.readouterr().out, "held-out") > 0.9
+
+
 def test_train_progress_shows_running_loss(capsys, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "rich", None)  # plain fallback
     assert main(["train", "--epochs", "2"]) == 0

@@ -146,7 +146,8 @@ def scores(run: dict[str, Any], dataset: str, loss_name: str) -> list[list[Any]]
             total = np.sum((t - t.mean(axis=0)) ** 2)
             quality = 1.0 - resid / total if total > 0 else float("nan")
         else:
-            quality = float(accuracy(pred, _labels(t, loss_name)))
+            threshold = 0.0 if loss_name == "bce" else None  # bce predicts logits
+            quality = float(accuracy(pred, _labels(t, loss_name), threshold=threshold))
         rows.append([split, X.shape[0], value, quality])
     return rows
 
