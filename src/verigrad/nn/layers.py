@@ -236,7 +236,7 @@ class Dense(Layer):
         dz = self.activation.backward(dy) if self.activation is not None else dy
         grads = self.grads
         grads["W"] = x.T @ dz
-        grads["b"] = dz.sum(axis=0)
+        grads["b"] = np.add.reduce(dz, axis=0)
         if not input_grad:
             return None
         return dz @ self.params["W"].T

@@ -50,8 +50,11 @@ def _labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
 
     Viewing signed integers as unsigned maps negatives to huge values, so one comparison suffices.
     """
-    u = labels if labels.dtype.kind == "u" else labels.view(np.dtype(f"u{labels.dtype.itemsize}"))
+    u = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.dtype.itemsize])
     return np.count_nonzero(u >= n_classes) == 0
+
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:
@@ -253,10 +256,10 @@ def _softmax_ce_labels_forward(z: np.ndarray, labels: np.ndarray) -> tuple[float
     Returns the loss, ``e = exp(z - max_row(z))`` and its row sums (reused by the backward pass).
     """
     n = z.shape[0]
-    shifted = z - z.max(axis=1, keepdims=True)
+    shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
     e = np.exp(shifted)
-    se = e.sum(axis=1, keepdims=True)
-    loss = (np.log(se).sum() - shifted[np.arange(n), labels].sum()) / n
+    se = np.add.reduce(e, axis=1, keepdims=True)
+    loss = np.add.reduce(np.log(se[:, 0]) - shifted[np.arange(n), labels]) / n
     return loss, e, se
 
 

@@ -6,7 +6,8 @@ where ``grads`` has the same keys and shapes (``model.grads()``).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Optimizer:
 
     def _check_grads(self, grads: Mapping[str, np.ndarray]) -> None:
         owner = type(self).__name__
-        if not isinstance(grads, Mapping):
+        if type(grads) is not dict and not isinstance(grads, Mapping):
             raise TypeError(f"{owner}.step: grads must be a dict of arrays such as model.grads(), got {type(grads).__name__}")
         if grads.keys() != self._keys:
             missing = sorted(self._keys - set(grads))
