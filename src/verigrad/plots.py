@@ -22,9 +22,11 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
 __all__ = [
@@ -231,7 +233,7 @@ def plot_history(history: Any, *, title: str = "Training history") -> Figure:
     ax = axes[0]
     for key in loss_keys:
         y = np.asarray(series[key], dtype=float)
-        ax.plot(np.arange(1, y.size + 1), y, label=key.replace("_", " "), linewidth=1.8)
+        ax.plot(np.arange(1, y.size + 1), y, label=_series_label(key), linewidth=1.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     ax.set_title("Loss")
@@ -241,7 +243,7 @@ def plot_history(history: Any, *, title: str = "Training history") -> Figure:
         ax2 = axes[1]
         for key in metric_keys:
             y = np.asarray(series[key], dtype=float)
-            ax2.plot(np.arange(1, y.size + 1), y, label=key.replace("_", " "), linewidth=1.8)
+            ax2.plot(np.arange(1, y.size + 1), y, label=_series_label(key), linewidth=1.8)
         ax2.set_xlabel("epoch")
         ax2.set_ylabel("metric value")
         ax2.set_title("Metrics")
@@ -250,6 +252,13 @@ def plot_history(history: Any, *, title: str = "Training history") -> Figure:
     fig.suptitle(title)
     fig.tight_layout()
     return fig
+
+
+def _series_label(key: str) -> str:
+    """``loss`` -> ``training loss``, ``val_accuracy`` -> ``validation accuracy``."""
+    if key.startswith("val_"):
+        return "validation " + key[4:].replace("_", " ")
+    return "training " + key.replace("_", " ")
 
 
 def plot_decision_boundary(
@@ -324,8 +333,6 @@ def plot_decision_boundary(
     ax.contourf(gx, gy, pred.reshape(gx.shape), levels=np.arange(n_classes + 1) - 0.5, cmap=cmap,
                 vmin=-0.5, vmax=9.5 if n_classes <= 10 else 19.5, alpha=0.25)
     ax.contour(gx, gy, pred.reshape(gx.shape), levels=np.arange(n_classes) + 0.5, colors="k", linewidths=0.8)
-    import matplotlib
-
     colors = matplotlib.colormaps[cmap]
     for c in np.unique(labels):
         mask = labels == c
@@ -526,8 +533,6 @@ def plot_error_heatmap(
     else:
         im = axes[2].imshow(err, cmap="magma", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest")
     fig.colorbar(im, ax=axes[2], shrink=0.9, label="|analytic - numerical|")
-    from matplotlib.patches import Rectangle
-
     if worst is None:
         worst_idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(a - n))), a.shape))
         label = "largest error"
