@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -41,9 +42,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check",
         help="gradient-check an MLP given as a spec (exit 0 pass, 1 fail, 2 bad usage)",
-        description="Build an MLP from a spec, run one batch of a data set through it and compare every "
-        "backpropagated gradient with finite differences. Prints the report (worst entry per parameter and "
-        "a diagnosis of what is wrong). Exit code 0: all gradients pass; 1: a wrong gradient; 2: bad usage.",
+        description=textwrap.fill(
+            "Build an MLP from a spec, run one batch of a data set through it and compare every "
+            "backpropagated gradient with finite differences. Prints the report (worst entry per parameter "
+            "and a diagnosis of what is wrong). Exit code 0: all gradients pass; 1: a wrong gradient; "
+            "2: bad usage.", width=88),
         epilog="Example: verigrad check --layers 2-16-2 --activation relu --loss ce --inject-bug missing-1/N",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,7 +54,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="layer widths input-hidden...-output (default 2-16-2)")
     p.add_argument("--activation", choices=ACTIVATIONS, default="tanh",
                    help="hidden activation (default tanh; relu has kinks, which the checker classifies)")
-    p.add_argument("--loss", choices=LOSSES, default="ce", help="ce (softmax cross-entropy), mse, bce (default ce)")
+    p.add_argument("--loss", choices=LOSSES, default="ce", help="ce: softmax cross-entropy; mse; bce: sigmoid + binary cross-entropy on one output unit (default ce)")
     p.add_argument("--dataset", choices=DATASETS, default="blobs", help="data set (default blobs)")
     p.add_argument("--batch", type=positive_int, default=16, help="samples in the checked batch (default 16)")
     p.add_argument("--dtype", choices=DTYPES, default="float64", help="parameter and data dtype (default float64)")

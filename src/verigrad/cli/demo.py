@@ -1,4 +1,4 @@
-"""``verigrad demo``: the whole story in about ten seconds, no arguments, no files needed.
+"""``verigrad demo``: the whole story in a few seconds, no arguments, no files needed.
 
 1. Train seed 004's 2-16-2 ReLU MLP on two Gaussian blobs (400 points) with SGD (lr 0.1,
    batch 32, 30 epochs), with a progress bar; print the final loss and accuracy.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -57,9 +58,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train an MLP on a data set; train and held-out accuracy; save the model and plots",
-        description="Train an MLP with verigrad (progress bar with the running loss), then print a table "
-        "with the train and held-out accuracy (a stratified-free random train/test split). Options not given "
-        "take the data set's defaults:\n" + "\n".join(lines),
+        description=textwrap.fill(
+            "Train an MLP with verigrad (progress bar with the running loss), then print a table with the "
+            "train and held-out accuracy (a random split by train_test_split). Options not given take the "
+            "data set's defaults:", width=88) + "\n" + "\n".join(lines),
         epilog="Examples:\n  verigrad train --dataset digits\n  verigrad train --dataset moons --optimizer sgd "
         "--lr 0.5 --epochs 100 --plot out/",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -74,7 +76,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=None, help="passes over the training set")
     p.add_argument("--batch", type=positive_int, default=None, help="mini-batch size")
     p.add_argument("--n-samples", type=positive_int, default=None,
-                   help="samples to generate (synthetic data sets only)")
+                   help="samples to generate (synthetic data sets; digits always uses its 1797 images)")
     p.add_argument("--test-size", type=float, default=0.25, help="held-out fraction (default 0.25)")
     p.add_argument("--seed", type=int, default=0, help="seed for data, weights and shuffling (default 0)")
     p.add_argument("--save", metavar="PATH", default=None, help="save the trained model (.npz)")
