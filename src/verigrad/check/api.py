@@ -434,6 +434,10 @@ def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Opti
     elif method == "auto":
         method = "central"
     ctx = Context(obj, L0, lscale, method, opts.eps, opts.atol, opts.rtol)
+    # round-off of the analytic side scales with the upstream gradient too (e.g. (1 - tanh**2) * dLdf
+    # of a saturated unit in float32 keeps the absolute error of dLdf's scale)
+    ctx.gscale = max(float(np.max(np.abs(analytic))) if analytic.size else 0.0,
+                     float(np.max(np.abs(G))) if G.size else 0.0)
     try:
         reps, _ = _reports([target], ctx, opts, transposed={name} if transposed else set(),
                            dtypes={name: str(x.dtype)})
@@ -580,6 +584,8 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
     if method in ("auto", "complex"):
         method = "central"
     ctx = Context(obj, L0, max(abs(L0), np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
+    amax = [float(np.max(np.abs(t.analytic))) for t in targets if t.analytic.size]
+    ctx.gscale = float(np.max(amax)) if amax else 0.0
     opts = replace(opts, batch_size=opts.batch_size or batch_size)
     reps, notes = _reports(targets, ctx, opts, transposed=transposed)
     if opts.method == "complex":
