@@ -329,6 +329,23 @@ class CrossEntropyLoss(Loss):
         return {**cfg, **super().get_config()}
 
     def _check(self, pred: Any, y: Any, batch: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        # Fast path for the common training case (float logits (N, C), integer labels (N,), all
+        # valid); anything unusual falls through to the detailed checks and their messages.
+        if (
+            not batch
+            and type(pred) is np.ndarray
+            and type(y) is np.ndarray
+            and pred.ndim == 2
+            and y.ndim == 1
+            and pred.dtype.kind == "f"
+            and y.dtype.kind in "iu"
+            and self.from_logits
+            and pred.shape[0] == y.shape[0]
+            and pred.size
+            and (self.allow_nonfinite or _all_finite(pred))
+            and _labels_in_range(y, pred.shape[1])
+        ):
+            return pred, y, None
         pred = self._check_pred(pred, batch=batch)
         argument = "preds" if batch else "pred"
         shape = pred.shape[1:] if batch else pred.shape
