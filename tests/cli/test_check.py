@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from verigrad.cli import main
@@ -101,3 +102,11 @@ def test_unwritable_json_path_exits_2(tmp_path, capsys):
     assert main(["check", "--layers", "2-4-2", "--json", str(blocker / "report.json")]) == 2
     err = capsys.readouterr().err
     assert "verigrad check: error: cannot write" in err and "a_file" in err
+
+
+def test_strict_json_replaces_non_finite_numbers():
+    from verigrad.cli.check import _strict
+
+    data = {"a": float("nan"), "b": [1.0, float("inf"), np.float64(2.5)], "c": np.array([np.nan, 3.0]), "d": "x"}
+    assert _strict(data) == {"a": None, "b": [1.0, None, 2.5], "c": [None, 3.0], "d": "x"}
+    json.dumps(_strict(data), allow_nan=False)

@@ -70,6 +70,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _strict(obj: Any) -> Any:
+    """Replace non-finite floats (not valid JSON) by ``None``, recursively."""
+    if isinstance(obj, dict):
+        return {str(k): _strict(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_strict(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _strict(obj.tolist())
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
 def _json_default(obj: Any) -> Any:
     if isinstance(obj, np.ndarray):
         return obj.tolist()
@@ -81,8 +96,8 @@ def _json_default(obj: Any) -> Any:
 
 
 def write_json(report: Any, path: str) -> None:
-    """Write ``report.to_dict()`` as JSON to ``path`` (``-``: standard output)."""
-    payload = json.dumps(report.to_dict(), indent=2, default=_json_default, allow_nan=True)
+    """Write ``report.to_dict()`` as strict JSON (non-finite numbers as null) to ``path`` (``-``: stdout)."""
+    payload = json.dumps(_strict(report.to_dict()), indent=2, default=_json_default, allow_nan=False)
     if path == "-":
         emit(payload)
         return
