@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import copy
 import math
-import operator
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -193,71 +192,19 @@ def _make_dLdf(
     return g_t.to(torch.float64).numpy().copy()
 
 
-#: outputs up to this size are contracted with an (effectively) exactly rounded sum
-_EXACT_MAX = 1 << 16
-#: NumPy's long double is wider than float64 here (x86: 64-bit mantissa)
-_EXTENDED = np.finfo(np.longdouble).nmant > np.finfo(np.float64).nmant
+def _out_numpy(f: torch.Tensor) -> np.ndarray:
+    """A fresh NumPy copy of the output (never aliasing an input the checker perturbs)."""
+    f = f.detach()
+    if f.dtype == torch.bfloat16:
+        f = f.float()
+    return np.array(f.cpu().resolve_conj().resolve_neg().numpy(), copy=True)
 
 
-class _Contraction:
-    """``L = sum(f * G)`` for a fixed upstream gradient ``G``, deterministic and nearly exactly rounded.
+def _checker():  # noqa: ANN202 - the checker entry point and report class, imported lazily
+    from verigrad.check import check_gradients
+    from verigrad.check.report import ModelReport
 
-    Products and sum are carried in extended precision (``np.longdouble``: 64-bit mantissa on x86;
-    ``math.fsum`` where long double is plain float64) and rounded once to float64, so the terms a
-    perturbation does not touch cancel exactly between two evaluations and the loss differences carry
-    only the rounding of the touched terms. Outputs larger than ``_EXACT_MAX`` use ``torch.sum``
-    (order-stable for a fixed shape; a BLAS dot may depend on memory alignment).
-    """
-
-    def __init__(self, g64: torch.Tensor) -> None:
-        self.g64 = g64.reshape(-1)
-        g = g64.numpy().ravel()
-        self.size = g.size
-        self.mode = "torch" if g.size > _EXACT_MAX else ("longdouble" if _EXTENDED else "fsum")
-        self.g_ld = g.astype(np.longdouble)
-        self.g_list = g.tolist()
-
-    def __call__(self, f: torch.Tensor) -> float:
-        if self.mode == "torch":
-            return float((self.g64 * f.detach().reshape(-1).to(torch.float64)).sum())
-        try:
-            fa = f.numpy()  # no detach needed: the checker runs under torch.no_grad()
-        except (RuntimeError, TypeError, ValueError):  # requires grad, conj/neg-bit views, bfloat16, ...
-            fa = f.detach().to(torch.float64).resolve_conj().resolve_neg().numpy()
-        if self.mode == "longdouble":
-            with np.errstate(invalid="ignore", over="ignore"):
-                return float(np.dot(self.g_ld, fa.ravel().astype(np.longdouble)))
-        try:
-            return math.fsum(map(operator.mul, self.g_list, fa.ravel().tolist()))
-        except (ValueError, OverflowError):  # inf - inf: not a finite loss
-            return math.nan
-
-
-def _noise_offset(g_flat: np.ndarray, f0: torch.Tensor) -> float:
-    """A constant added to ``L``, of magnitude ``sum |f_i G_i|`` and of the sign of ``L``.
-
-    The checker scales its rounding-error model with ``|L|``. ``L = sum(f * G)`` with a random-sign
-    ``G`` can be much smaller than its terms (cancellation), while the rounding noise of its evaluation
-    is set by the terms. The offset does not change any derivative; it makes ``|L|`` the size of the
-    terms so that the rounding model matches the evaluation (no false alarm at 1e-11 on a correct
-    function whose ``L`` happens to be close to 0).
-    """
-    fa = f0.detach().to(torch.float64).resolve_conj().resolve_neg().numpy().ravel()
-    with np.errstate(invalid="ignore", over="ignore"):
-        terms = g_flat * fa
-    if not np.all(np.isfinite(terms)):
-        return 0.0
-    try:
-        scale = math.fsum(np.abs(terms).tolist())
-        return scale if math.fsum(terms.tolist()) >= 0 else -scale
-    except OverflowError:  # terms near the float64 limit: no offset
-        return 0.0
-
-
-def _check_fn():  # noqa: ANN202 - returns the checker entry points
-    from verigrad.check import check_params
-
-    return check_params
+    return check_gradients, ModelReport
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -383,6 +330,32 @@ def check(
     :func:`torch.autograd.grad`, which never accumulates into ``.grad``. A ``fn`` whose forward or
     backward writes into its inputs or parameters is reported as ``mutates_input``; one whose output
     changes between identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
+
+    The numerical side evaluates ``L`` with the products and the sum carried in extended precision and
+    rounded once (so the terms a perturbation does not touch cancel exactly), plus a constant of the
+    size of ``sum |f * G|``: it changes no derivative, but tells the checker's rounding model the true
+    scale of ``L``'s round-off when the random-sign terms cancel.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import verigrad.torch as vt
+    >>> class Square(torch.autograd.Function):
+    ...     @staticmethod
+    ...     def forward(ctx, x):
+    ...         ctx.save_for_backward(x)
+    ...         return x * x
+    ...     @staticmethod
+    ...     def backward(ctx, g):
+    ...         (x,) = ctx.saved_tensors
+    ...         return g * x          # bug: the derivative of x**2 is 2x
+    >>> x = torch.randn(4, 3, dtype=torch.float64, requires_grad=True)
+    >>> report = vt.check(Square.apply, x)
+    >>> report.passed, report.diagnosis.kind
+    (False, 'scale')
+    >>> model = torch.nn.Sequential(torch.nn.Linear(3, 5), torch.nn.ReLU(), torch.nn.Linear(5, 2))
+    >>> vt.check(model, torch.randn(8, 3)).passed      # float32 module, every parameter checked
+    True
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
@@ -505,7 +478,7 @@ def check(
     for t, g in zip(targets, got):
         grads[t.name] = _grad_numpy(g, t.analytic, t.name, notes)
 
-    # ---- numerical side: float64 copies sharing storage with numpy arrays
+    # ---- numerical side: float64 copies; the checker perturbs one tensor at a time
     def build(double_: bool):
         n_inputs = [_numeric_copy(x, double_) for x in inputs]
         if module is not None:
@@ -514,49 +487,17 @@ def check(
                 n_module = n_module.double()
             elif any(p.dtype == torch.bfloat16 for p in n_module.parameters()):
                 n_module = n_module.float()
-            n_fn: Callable[..., Any] = n_module
-            n_params = dict(n_module.named_parameters())
-        else:
-            n_fn = fn
-            n_params = {}
-        arrays: dict[str, np.ndarray] = {}
-        for i in checked:
-            arrays[input_names[i]] = n_inputs[i].numpy()
-        for n in param_names:
-            arrays[n] = n_params[n].detach().numpy()
-        return n_fn, n_inputs, arrays
+            return n_module, n_inputs, dict(n_module.named_parameters())
+        return fn, n_inputs, {}
 
-    def make_loss(n_fn, n_inputs, g64, f0):
-        contract = _Contraction(g64)
-        # fn writes into its arguments: feed it fresh copies so that every evaluation sees the
-        # checker's perturbed values, not the leftovers of the previous call.
-        fresh = any(n.startswith("the forward") for n in mutation_notes)
-        offset = _noise_offset(g64.numpy().ravel(), f0)
-        # an output coarser than float64 (fn casts internally): hand the checker a scalar of that
-        # dtype so that it judges the differences against that dtype's round-off
-        coarse = None
-        if f0.dtype in (torch.float32, torch.float16, torch.bfloat16):
-            coarse = np.float16 if f0.dtype == torch.float16 else np.float32
-
-        def loss() -> float:
-            # L = offset + sum(f * G); called by the checker under torch.no_grad() (set once around it)
-            f = n_fn(*[x.clone() for x in n_inputs]) if fresh else n_fn(*n_inputs)
-            value = offset + contract(f)
-            if coarse is None:
-                return value
-            with np.errstate(over="ignore"):
-                return coarse(value)
-
-        return loss
-
-    g64 = torch.from_numpy(g_np)
+    # fn writes into its arguments: feed it fresh copies so that every evaluation sees the checker's
+    # perturbed values, not the leftovers of the previous call
+    fresh = any(n.startswith("the forward") for n in mutation_notes)
     numeric_dtype = "float64"
     attempts = [True] if double is True else ([False] if double is False else [True, False])
     last_exc: BaseException | None = None
-    loss = None
-    params_np: dict[str, np.ndarray] = {}
     for dbl in attempts:
-        n_fn, n_inputs, arrays = build(dbl)
+        n_fn, n_inputs, n_params = build(dbl)
         try:
             with torch.no_grad():
                 f_trial = n_fn(*[x.clone() for x in n_inputs])
@@ -574,10 +515,9 @@ def check(
                 f"inputs: {type(exc).__name__}: {exc}"
             ) from exc
         _validate_output(f_trial, "on the float64 copies" if dbl else "on native-dtype copies")
-        loss = make_loss(n_fn, n_inputs, g64, f_trial)
-        params_np = arrays
         if not dbl:
-            dtypes = sorted({str(a.dtype) for a in arrays.values()})
+            dtypes = sorted({str(n_inputs[i].dtype).replace("torch.", "") for i in checked}
+                            | {str(n_params[n].dtype).replace("torch.", "") for n in param_names})
             numeric_dtype = "/".join(dtypes)
             if double is None:
                 msg = (
@@ -588,25 +528,67 @@ def check(
                 notes.append(msg)
                 warnings.warn("verigrad.torch.check: " + msg, UserWarning, stacklevel=2)
         break
-    assert loss is not None
 
-    check_params = _check_fn()
+    def for_input(i: int) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+        def f_np(w: np.ndarray) -> np.ndarray:
+            args = [x.clone() for x in n_inputs] if fresh else list(n_inputs)
+            args[i] = torch.from_numpy(w)
+            return _out_numpy(n_fn(*args))
+
+        return f_np, n_inputs[i].numpy().copy()
+
+    def for_param(name: str) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
+        p = n_params[name]
+
+        def f_np(w: np.ndarray) -> np.ndarray:
+            p.copy_(torch.from_numpy(w))
+            args = [x.clone() for x in n_inputs] if fresh else n_inputs
+            return _out_numpy(n_fn(*args))
+
+        return f_np, p.detach().numpy().copy()
+
+    check_gradients, ModelReport = _checker()
+    for bad in ("probe", "name"):
+        if options.get(bad):
+            raise TypeError(
+                f"option {bad}={options[bad]!r} is not supported by verigrad.torch.check "
+                + ("(probes need the analytic gradient at other points)" if bad == "probe"
+                   else "(tensors are named by names= and by the module's parameter names)")
+            )
+        options.pop(bad, None)
     options.setdefault("seed", seed)
     if "batch_size" not in options:
         # the conventional batch axis: lets the diagnosis name a factor N ("missing 1/N")
         lead = [int(x.shape[0]) for x in inputs if x.dim() >= 2]
         if lead and lead[0] > 2:
             options["batch_size"] = lead[0]
+    if numeric_dtype != "float64":
+        options["promote"] = False  # fn cannot run in float64: do not let the checker try
     raise_on_failure = bool(options.pop("raise_on_failure", False))
+    positions = {input_names[i]: i for i in checked}
+    reports: dict[str, Any] = {}
+    n_evals = 0
     threads_before = torch.get_num_threads()
     try:
         if num_threads is not None:
             torch.set_num_threads(int(num_threads))
         with torch.no_grad():
-            report = check_params(loss, params_np, grads, method=method, **options)
+            for t in targets:
+                if t.name in positions:
+                    f_np, x0 = for_input(positions[t.name])
+                else:
+                    f_np, x0 = for_param(t.name)
+                rep = check_gradients(f_np, grads[t.name], x0, dLdf=g_np, method=method, name=t.name, **options)
+                if t.name not in positions:
+                    n_params[t.name].copy_(torch.from_numpy(x0))
+                reports[t.name] = rep
+                n_evals += rep.n_evals
     finally:
         if torch.get_num_threads() != threads_before:
             torch.set_num_threads(threads_before)
+    first = next(iter(reports.values()))
+    report = ModelReport(reports, method=first.method, mode=first.mode, n_evals=n_evals,
+                         title="gradient check", notes=[])
     _annotate(report, fn, numeric_dtype, notes)
     if mutation_notes:
         report = _mutation_report(report, mutation_notes)
@@ -1024,6 +1006,18 @@ def parity(
         equivalent.
     ValueError
         Missing ``X``/``y``/``loss``, Dense/Linear layers that do not pair up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from verigrad.nn import Dense, NeuralNetwork, Tanh, CrossEntropyLoss
+    >>> import verigrad.torch as vt
+    >>> model = NeuralNetwork([Dense(4, 8, seed=0), Tanh(), Dense(8, 3, seed=1)])
+    >>> X = np.random.default_rng(0).standard_normal((16, 4))
+    >>> y = np.arange(16) % 3
+    >>> report = vt.parity(model, X=X, y=y, loss=CrossEntropyLoss())
+    >>> report.passed, report["W_0"].torch_name
+    (True, '0.weight.T')
     """
     _check_network(numpy_model)
     if torch_module is not None and not isinstance(torch_module, torch.nn.Module):

@@ -155,18 +155,9 @@ def test_report_title_names_the_function():
     assert str(report).splitlines()[0].startswith("gradient check of MyOp.apply (torch")
 
 
-@pytest.mark.parametrize("exact_max,extended", [(1 << 16, True), (1 << 16, False), (4, True)],
-                         ids=["longdouble", "fsum", "torch-sum"])
-def test_every_contraction_path_passes_correct_and_catches_wrong(monkeypatch, exact_max, extended):
-    monkeypatch.setattr(vt, "_EXACT_MAX", exact_max)
-    monkeypatch.setattr(vt, "_EXTENDED", extended)
-    x = _t(14, 6, 5, scale=2.0)
-    report = vt.check(torch.sigmoid, x)
-    assert report.passed, str(report)
-    wrong = vt.check(lambda a: torch.sigmoid(a) * 2 - a.detach(), x)  # backward misses the -1
-    assert not wrong.passed
-    with pytest.raises(ValueError, match="finite"):  # an infinite output cannot be checked: said so
-        vt.check(lambda a: a * torch.inf, x)
+def test_infinite_output_is_refused_clearly():
+    with pytest.raises(ValueError, match="finite"):
+        vt.check(lambda a: a * torch.inf, _t(14, 6, 5))
 
 
 def test_called_under_no_grad_and_thread_count_restored():
