@@ -201,3 +201,14 @@ def test_error_heatmap_any_shape(shape, exact, seed):
     assert len(axes) == 3
     flat_cols = int(np.prod(shape[1:])) if len(shape) >= 2 else (shape[0] if shape else 1)
     assert axes[2].images[0].get_array().shape[1] == flat_cols
+
+
+def test_loss_curves_clip_runs_that_blow_up():
+    curves = {"base": [0.7, 0.3, 0.1], "hot": [0.7, 1e150, 1e250, np.nan]}
+    fig = plots.plot_loss_curves(curves, baseline="base")
+    fig.canvas.draw()  # ticks and layout must survive huge values
+    ax = _main_axes(fig)[0]
+    hot = [ln for ln in ax.get_lines() if ln.get_label() == "hot: diverged"][0]
+    cap = 0.7 * plots.CLIP_FACTOR
+    assert max(hot.get_ydata()) == pytest.approx(cap)
+    assert "drawn at the top" in _texts(fig)

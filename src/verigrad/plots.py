@@ -47,6 +47,9 @@ DEFAULT_DPI: int = 100
 
 _BASELINE_STYLE = {"color": "black", "linewidth": 2.4, "linestyle": "--"}
 
+#: loss curves are drawn up to CLIP_FACTOR times the median first value of the curves
+CLIP_FACTOR = 1e4
+
 
 def _new_figure(figsize: tuple[float, float] | None = None) -> Figure:
     fig = Figure(figsize=figsize or DEFAULT_FIGSIZE, dpi=DEFAULT_DPI)
@@ -112,7 +115,8 @@ def plot_loss_curves(
     curves : mapping of str to sequence of float
         ``{label: losses}``; ``losses[k]`` is the loss after epoch ``k + 1``. Curves may
         have different lengths; non-finite values (a diverged run) end the drawn line and
-        are marked with an ``x`` at the last finite point.
+        are marked with an ``x`` at the last finite point. Values above ``CLIP_FACTOR`` (1e4)
+        times the median first value of the curves are drawn at that cap with a ``^``.
     baseline : str, optional
         Label of the reference curve, drawn thick, black and dashed.
     title, xlabel, ylabel : str
@@ -133,28 +137,41 @@ def plot_loss_curves(
         raise ValueError("curves: expected a non-empty mapping {label: sequence of losses}")
     if baseline is not None and baseline not in curves:
         raise ValueError(f"baseline: {baseline!r} is not one of the curve labels {list(curves)}")
+    arrays = {label: _as_1d(f"curves[{label!r}]", values) for label, values in curves.items()}
+    firsts = [float(y[np.isfinite(y)][0]) for y in arrays.values() if np.isfinite(y).any()]
+    ref = float(np.median(np.abs(firsts))) if firsts else 0.0
+    # a run that blows up (loss 1e100 before inf) would squash every other curve and overflow the
+    # tick computation: values above `cap` are drawn at the cap with an upward triangle
+    cap = ref * CLIP_FACTOR if ref > 0 else np.inf
     fig = _new_figure()
     ax = fig.subplots()
     all_finite: list[np.ndarray] = []
-    for label, values in curves.items():
-        y = _as_1d(f"curves[{label!r}]", values)
+    clipped_any = False
+    for label, y in arrays.items():
         epochs = np.arange(start, start + y.size)
         finite = np.isfinite(y)
+        n_ok = y.size if finite.all() else int(np.argmin(finite))
+        shown_y = np.minimum(y[:n_ok], cap)
         style = dict(_BASELINE_STYLE) if label == baseline else {"linewidth": 1.8}
         shown = f"{label} (baseline)" if label == baseline else str(label)
-        if finite.all():
-            ax.plot(epochs, y, label=shown, **style)
-        else:
-            first_bad = int(np.argmin(finite))
-            (line,) = ax.plot(epochs[:first_bad], y[:first_bad], label=f"{shown}: diverged", **style)
-            if first_bad > 0:
-                ax.plot(epochs[first_bad - 1], y[first_bad - 1], "x", color=line.get_color(), markersize=10)
-        all_finite.append(y[finite])
+        if n_ok < y.size:
+            shown += ": diverged"
+        (line,) = ax.plot(epochs[:n_ok], shown_y, label=shown, **style)
+        over = y[:n_ok] > cap
+        if over.any():
+            clipped_any = True
+            ax.plot(epochs[:n_ok][over], shown_y[over], "^", color=line.get_color(), markersize=7)
+        if n_ok < y.size and n_ok > 0:
+            ax.plot(epochs[n_ok - 1], shown_y[-1], "x", color=line.get_color(), markersize=10)
+        all_finite.append(shown_y)
     values = np.concatenate(all_finite) if all_finite else np.zeros(0)
     if logy is None:
         logy = _finite_positive(values) and values.max() / max(values.min(), 1e-300) > 100.0
     if logy and _finite_positive(values):
         ax.set_yscale("log")
+    if clipped_any:
+        note = f"^: loss above {cap:.2g}, drawn at the top"
+        ax_note = f"{ax_note}\n{note}" if ax_note else note
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)

@@ -64,3 +64,17 @@ def test_experiment_all_without_plots(tmp_path, capsys):
         assert title in out
     assert list(tmp_path.iterdir()) == []
     assert set(EXPERIMENTS) == {"activation", "width", "lr", "zero_grad"}
+
+
+def test_experiment_custom_learning_rates_show_a_divergence(tmp_path, capsys):
+    rc = main(["experiment", "--only", "lr", "--lrs", "30,0.001", "--out", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "lr=30 diverges" in out and "lr=0.001 crawls" in out
+    assert (tmp_path / "experiment_lr.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("bad", ["fast", "0.1,-1", "0,1", "inf"])
+def test_experiment_bad_learning_rates_exit_2(bad, capsys):
+    assert main(["experiment", "--lrs", bad]) == 2
+    assert "--lrs" in capsys.readouterr().err

@@ -55,21 +55,41 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--only", choices=EXPERIMENTS, action="append", default=None, metavar="NAME",
                    help=f"run only this exercise (repeatable): {', '.join(EXPERIMENTS)}")
     p.add_argument("--epochs", type=positive_int, default=30, help="epochs per run (default 30)")
+    p.add_argument("--lrs", type=learning_rates, default=(1.0, 0.001), metavar="LR,LR,...",
+                   help="learning rates compared with the baseline's 0.1 in the lr exercise (default 1.0,0.001; "
+                   "try 30,0.001 to see a divergence)")
     p.add_argument("--seed", type=int, default=0, help="seed for data, weights and shuffling (default 0)")
     p.add_argument("--no-plots", action="store_true", help="do not write figures")
     p.set_defaults(command="experiment")
     return p
 
 
-def variants(name: str) -> list[tuple[str, dict[str, Any]]]:
-    """``(label, settings)`` of the runs of one exercise; the baseline comes first."""
+def learning_rates(text: str) -> tuple[float, ...]:
+    """argparse type: comma-separated positive learning rates, e.g. ``"1.0,0.001"``."""
+    values = []
+    for part in str(text).split(","):
+        try:
+            value = float(part)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 1.0,0.001, got {text!r}") from None
+        if not np.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"learning rates must be positive and finite, got {part!r} in {text!r}")
+        values.append(value)
+    return tuple(values)
+
+
+def variants(name: str, lrs: Sequence[float] = (1.0, 0.001)) -> list[tuple[str, dict[str, Any]]]:
+    """``(label, settings)`` of the runs of one exercise; the baseline comes first.
+
+    ``lrs`` are the learning rates compared with the baseline's 0.1 in the ``lr`` exercise.
+    """
     base = dict(BASELINE)
     if name == "activation":
         return [("ReLU", base), ("tanh", {**base, "activation": "tanh"}), ("sigmoid", {**base, "activation": "sigmoid"})]
     if name == "width":
         return [("h=16", base), ("h=4", {**base, "hidden": 4}), ("h=64", {**base, "hidden": 64})]
     if name == "lr":
-        return [("lr=0.1", base), ("lr=1.0", {**base, "lr": 1.0}), ("lr=0.001", {**base, "lr": 0.001})]
+        return [("lr=0.1", base)] + [(f"lr={lr:g}", {**base, "lr": float(lr)}) for lr in lrs]
     if name == "zero_grad":
         return [("zero_grad", base), ("no zero_grad", {**base, "zero_grad": False})]
     raise ValueError(f"name: expected one of {', '.join(EXPERIMENTS)}, got {name!r}")
@@ -117,6 +137,7 @@ def classify(losses: Sequence[float], baseline: Sequence[float], initial: float 
     shared by all runs of an exercise since they start from the same weights. Rules, in order:
 
     * a non-finite loss, or a last loss above ``L_0`` -> ``diverges``;
+    * a loss above ``10 L_0`` at some epoch (that later came back) -> ``unstable``;
     * the loss rose by more than 10 % from one epoch to the next in at least a fifth of the
       epochs -> ``unstable``;
     * the run removed less than half of the baseline's reduction ``L_0 - B_T`` -> ``crawls``;
@@ -134,6 +155,9 @@ def classify(losses: Sequence[float], baseline: Sequence[float], initial: float 
     L0 = float(initial) if initial is not None and np.isfinite(initial) else float(L[0])
     if L[-1] > L0:
         return f"diverges (ends at {L[-1]:.3g} > start {L0:.3g})"
+    peak = int(np.argmax(L))
+    if L[peak] > 10.0 * L0:
+        return f"unstable (loss blew up to {L[peak]:.2g} at epoch {peak + 1}, then came back)"
     rises = int(np.sum(L[1:] > 1.10 * L[:-1])) if L.size > 1 else 0
     if L.size > 4 and rises >= max(2, (L.size - 1) // 5):
         return f"unstable (up in {rises}/{L.size - 1} epochs)"
@@ -176,16 +200,16 @@ def _singular(word: str) -> str:
 TITLES = {
     "activation": "Exercise 1, activation swap: ReLU vs tanh vs sigmoid",
     "width": "Exercise 2, hidden width: h = 4, 16, 64",
-    "lr": "Exercise 3, learning-rate pathology: lr = 1.0, 0.1, 0.001",
+    "lr": "Exercise 3, learning-rate pathology",
     "zero_grad": "Exercise 4, gradients not zeroed (accumulated across steps)",
 }
 
 
 def run_experiment(name: str, X: np.ndarray, y: np.ndarray, epochs: int, seed: int,
-                   baseline_run: Run | None = None) -> list[Run]:
+                   baseline_run: Run | None = None, lrs: Sequence[float] = (1.0, 0.001)) -> list[Run]:
     """Train every variant of exercise ``name``; the first run is the baseline."""
     runs: list[Run] = []
-    for i, (label, settings) in enumerate(variants(name)):
+    for i, (label, settings) in enumerate(variants(name, lrs)):
         if i == 0 and baseline_run is not None:
             runs.append(Run(label, settings, list(baseline_run.losses), baseline_run.initial_loss,
                             baseline_run.accuracy))
@@ -218,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
     baseline = train_run("baseline", dict(BASELINE), X, y, args.epochs, args.seed)
     written = []
     for name in names:
-        runs = run_experiment(name, X, y, args.epochs, args.seed, baseline_run=baseline)
+        runs = run_experiment(name, X, y, args.epochs, args.seed, baseline_run=baseline, lrs=args.lrs)
         rows = [[r.label, r.initial_loss, r.losses[0], r.losses[-1], r.accuracy, r.verdict] for r in runs]
         emit("")
         print_table(["run", "loss before", "epoch 1", f"epoch {args.epochs}", "accuracy", "verdict"],
