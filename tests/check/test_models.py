@@ -263,3 +263,133 @@ def test_model_mutating_X_in_forward():
     assert rep.diagnosis.kind == "mutates_input"
     assert "X" in rep.diagnosis.message
     assert np.array_equal(X, X0)
+
+
+class MultilayerPerceptron:
+    """Seed 001's hand-written MLP (copied; explicit Generator instead of the global seed)."""
+
+    def __init__(self, rng, input_dim=2, hidden_dim=5, output_dim=1):
+        self.W1 = rng.normal(0, 2 / (input_dim + hidden_dim), (input_dim, hidden_dim))
+        self.b1 = np.zeros((1, hidden_dim))
+        self.W2 = rng.normal(0, 2 / (hidden_dim + output_dim), (hidden_dim, output_dim))
+        self.b2 = np.zeros((1, output_dim))
+
+    def sigmoid(self, z):
+        return 1 / (1 + np.exp(-z))
+
+    def forward(self, X):
+        self.X = X
+        self.Z1 = np.dot(X, self.W1) + self.b1
+        self.H = self.sigmoid(self.Z1)
+        self.Z2 = np.dot(self.H, self.W2) + self.b2
+        self.y_hat = self.Z2
+        return self.y_hat
+
+    def compute_loss(self, y_hat, y):
+        N = y.shape[0]
+        return np.sum(0.5 * (y_hat - y) ** 2) / N
+
+    def backward(self, y, bug=None):
+        N = y.shape[0]
+        dy_hat = (self.y_hat - y) / N
+        dW2 = np.dot(self.H.T, dy_hat)
+        db2 = np.sum(dy_hat, axis=0, keepdims=True)
+        dH = np.dot(dy_hat, self.W2.T)
+        dZ1 = dH * self.H * (1 - self.H) if bug != "sigmoid" else dH * self.H
+        dW1 = np.dot(self.X.T, dZ1)
+        db1 = np.sum(dZ1, axis=0, keepdims=True)
+        if bug == "db2":
+            db2 = db2 * N
+        return {"W1": dW1, "b1": db1, "W2": dW2, "b2": db2}
+
+
+def _seed001(bug=None):
+    from verigrad.check import check_params
+
+    rng = np.random.default_rng(42)
+    X = rng.uniform(-1, 1, size=(20, 2))
+    y = (X[:, 0] ** 2 + X[:, 1] ** 2).reshape(20, 1)
+    model = MultilayerPerceptron(rng)
+    model.forward(X)
+    grads = model.backward(y, bug=bug)
+    params = {"W1": model.W1, "b1": model.b1, "W2": model.W2, "b2": model.b2}
+    return check_params(lambda: model.compute_loss(model.forward(X), y), params, grads, batch_size=20)
+
+
+def test_seed001_mlp_passes_with_check_params():
+    rep = _seed001()
+    assert rep.passed, str(rep)
+    assert all(r.diagnosis.kind == "ok" for r in rep.values())
+    assert max(float(r) for r in rep.values()) < 1e-7  # the notebook's cutoff
+
+
+def test_seed001_mlp_bug_names_the_parameter():
+    rep = _seed001("db2")
+    assert not rep.passed
+    assert list(rep.failures) == ["b2"]
+    assert rep["b2"].diagnosis.kind == "scale" and "N=20" in rep["b2"].diagnosis.message
+    rep = _seed001("sigmoid")
+    assert set(rep.failures) == {"W1", "b1"}
+    assert rep.diagnosis.kind in ("mismatch", "scale", "partial")
+    assert "W1" in str(rep)
+
+
+class Float32Dense(BuggyDense):
+    """Computes in float32 whatever the input dtype: the numerical side cannot be promoted."""
+
+    def __init__(self, n_in, n_out, rng, factor=1.0):
+        super().__init__(n_in, n_out, rng)
+        self.params = {k: v.astype(np.float32) for k, v in self.params.items()}
+        self.factor = factor
+
+    def forward(self, x, training=True):
+        self.x = np.asarray(x, dtype=np.float32)
+        return self.x @ self.params["W"] + self.params["b"]
+
+    def backward(self, dy):
+        dy = dy.astype(np.float32)
+        self.grads["W"] = (self.x.T @ dy) * np.float32(self.factor)
+        self.grads["b"] = dy.sum(0)
+        return dy @ self.params["W"].T
+
+
+class Float32MSE:
+    def forward(self, pred, y):
+        return np.mean(np.sum((pred - y) ** 2, axis=1, dtype=np.float32), dtype=np.float32)
+
+    def backward(self, pred, y):
+        return (2 * (pred - y) / pred.shape[0]).astype(np.float32)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_float32_only_model_passes_and_one_percent_error_fails(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((8, 4)).astype(np.float32)
+    y = rng.standard_normal((8, 3)).astype(np.float32)
+    good = Net([Float32Dense(4, 6, np.random.default_rng(seed)), TanhLayer(),
+                Float32Dense(6, 3, np.random.default_rng(seed + 10))])
+    rep = gradient_check(good, X, y, Float32MSE())
+    assert rep.passed, str(rep)
+    bad = Net([Float32Dense(4, 6, np.random.default_rng(seed)), TanhLayer(),
+               Float32Dense(6, 3, np.random.default_rng(seed + 10), factor=1.01)])
+    rep = gradient_check(bad, X, y, Float32MSE())
+    assert not rep.passed
+    assert list(rep.failures) == ["W_2"]
+
+
+@pytest.mark.parametrize("act", ["Sigmoid", "Tanh", "ReLU", "LeakyReLU"])
+@pytest.mark.parametrize("loss_name", ["CrossEntropyLoss", "MSELoss", "BCEWithLogitsLoss"])
+def test_nn_networks_never_flagged(act, loss_name):
+    rng = np.random.default_rng(len(act) * 7 + len(loss_name))
+    X = rng.standard_normal((5, 4))
+    if loss_name == "CrossEntropyLoss":
+        y = rng.integers(0, 3, 5)
+    elif loss_name == "MSELoss":
+        y = rng.standard_normal((5, 3))
+    else:
+        y = (rng.random((5, 3)) > 0.5).astype(float)
+    model = nn.NeuralNetwork([nn.Dense(4, 6, seed=0), getattr(nn, act)(), nn.Dense(6, 3, seed=1)])
+    loss = getattr(nn, loss_name)()
+    for mode in ("full", "fast", "sample"):
+        rep = gradient_check(model, X, y, loss, mode=mode, seed=0, k=12)
+        assert rep.passed, (mode, str(rep))
