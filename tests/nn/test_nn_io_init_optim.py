@@ -7,6 +7,8 @@ import zipfile
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from verigrad.nn.activations import LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from verigrad.nn.base import Layer
@@ -288,3 +290,30 @@ def test_training_reduces_loss():
         opt.step(model.grads())
     assert loss(model.forward(X), y) < 0.1 * first
     assert np.mean(model(X).argmax(1) == y) > 0.97
+
+
+_ACT_CHOICES = [None, "identity", "sigmoid", "tanh", "relu", "leaky_relu", "softmax"]
+
+
+@given(
+    widths=st.lists(st.integers(1, 5), min_size=2, max_size=4),
+    acts=st.lists(st.sampled_from(_ACT_CHOICES), min_size=3, max_size=3),
+    seed=st.integers(0, 2**32 - 1),
+    f32=st.booleans(),
+)
+@settings(max_examples=15)
+def test_round_trip_random_architectures(tmp_path_factory, widths, acts, seed, f32):
+    rng = np.random.default_rng(seed)
+    dtype = np.float32 if f32 else np.float64
+    layers = []
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers.append(Dense(a, b, activation=acts[i], rng=rng, dtype=dtype))
+        if i % 2 == 0:
+            layers.append(Tanh())
+    model = NeuralNetwork(layers)
+    for p in model.params().values():
+        p[...] = rng.standard_normal(p.shape)
+    path = tmp_path_factory.mktemp("rt") / "m.npz"
+    model.save(path)
+    X = rng.standard_normal((3, widths[0])).astype(dtype)
+    np.testing.assert_array_equal(NeuralNetwork.load(path)(X), model(X))

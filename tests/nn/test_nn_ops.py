@@ -315,3 +315,29 @@ def test_leaky_relu_bad_alpha():
         LeakyReLU(alpha="0.1")
     with pytest.raises(ValueError, match="alpha"):
         LeakyReLU(alpha=float("nan"))
+
+
+def test_get_activation_forms():
+    from verigrad.nn.activations import get_activation
+
+    assert get_activation(None) is None
+    inst = Tanh()
+    assert get_activation(inst) is inst
+    assert isinstance(get_activation(ReLU), ReLU)
+    assert isinstance(get_activation("SIGMOID"), Sigmoid)
+    leaky = get_activation({"name": "leaky_relu", "alpha": 0.3})
+    assert isinstance(leaky, LeakyReLU) and leaky.alpha == 0.3
+    with pytest.raises(ValueError, match="unknown activation 'gelu'; valid names are: identity, leaky_relu"):
+        get_activation("gelu")
+    with pytest.raises(TypeError, match="activation must be"):
+        get_activation(3)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "softmax", "relu"])
+def test_float32_extremes_no_warnings(name):
+    x = np.array([[-1000.0, -88.0, 0.0, 88.0, 1000.0]], dtype=np.float32)
+    layer = OPS[name][0]()
+    y = layer.forward(x)
+    assert y.dtype == np.float32 and np.all(np.isfinite(y))
+    g = layer.backward(np.ones_like(x))
+    assert g.dtype == np.float32 and np.all(np.isfinite(g))
