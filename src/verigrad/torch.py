@@ -24,9 +24,10 @@ scalar output) the checked quantity is the scalar
 whose gradient with respect to every input and parameter :math:`\\theta` is exactly the vector-Jacobian
 product torch's backward computes. The analytic side runs torch autograd on copies of the caller's
 tensors in their *original* dtype (so a float32 backward is judged as float32); the numerical side
-evaluates :math:`L` on float64 copies whose storage is shared with NumPy arrays, which
-:func:`verigrad.check.check_params` perturbs in place. The caller's tensors, parameters, buffers and
-``.grad`` fields are never written.
+evaluates :math:`f` on float64 copies, one checked tensor at a time, through
+:func:`verigrad.check.check_gradients` (which perturbs its own NumPy copy of that tensor and judges the
+differences against float64 round-off and the analytic gradient against its own dtype's). The caller's
+tensors, parameters, buffers and ``.grad`` fields are never written.
 """
 
 from __future__ import annotations
@@ -292,18 +293,21 @@ def check(
         original dtype with a :class:`UserWarning` when ``fn`` raises in float64; the report's
         ``torch_numeric_dtype`` attribute says which was used.
     method : {"central", "richardson", "auto", "complex"}, default "central"
-        Finite-difference method of :func:`verigrad.check.check_params`. Complex step needs ``fn`` to
-        be complex-analytic in torch, which torch code rarely is: keep "central" unless you know.
+        Finite-difference method of :func:`verigrad.check.check_gradients`. Complex step needs ``fn``
+        to accept complex tensors and be complex-analytic, which torch code rarely is: the checker
+        validates it first and falls back to central differences (with a note).
     num_threads : int or None, default 1
         torch intra-op threads while the finite differences run (restored afterwards). Each evaluation
         is small, and on a busy machine handing a 1000-entry op to a second thread costs more than the
         op (measured: ``tanh`` of 40x30 float64 takes 14 us on one thread, 80-200 us on two). ``None``
         keeps torch's setting (better for a large module, where every evaluation is heavy).
     **options
-        Passed to :func:`verigrad.check.check_params`: ``mode`` (``"full"``, ``"sample"``, ``"fast"``),
-        ``k``, ``eps``, ``atol``, ``rtol``, ``raise_on_failure``, ``batch_size`` (names a scale factor
-        N in the diagnosis; default: the leading dimension of the first input with 2 or more
-        dimensions, when larger than 2; pass ``batch_size=None`` to disable), ...
+        Passed to :func:`verigrad.check.check_gradients` for every tensor: ``mode`` (``"full"``,
+        ``"sample"``, ``"fast"``), ``k``, ``eps``, ``atol``, ``rtol``, ``batch_size`` (names a scale
+        factor N in the diagnosis; default: the leading dimension of the first input with 2 or more
+        dimensions, when larger than 2; pass ``batch_size=None`` to disable). ``raise_on_failure=True``
+        raises :class:`verigrad.check.GradientCheckError` after the whole report is built. ``probe`` and
+        ``name`` are not supported.
 
     Returns
     -------
@@ -331,10 +335,10 @@ def check(
     backward writes into its inputs or parameters is reported as ``mutates_input``; one whose output
     changes between identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
 
-    The numerical side evaluates ``L`` with the products and the sum carried in extended precision and
-    rounded once (so the terms a perturbation does not touch cancel exactly), plus a constant of the
-    size of ``sum |f * G|``: it changes no derivative, but tells the checker's rounding model the true
-    scale of ``L``'s round-off when the random-sign terms cancel.
+    Each tensor is checked by its own :func:`verigrad.check.check_gradients` call, so that the
+    evaluation precision (float64) and the analytic gradient's precision (e.g. float32) are judged
+    separately: a float32 backward is held to float32 round-off while the finite differences use
+    float64-sized steps, which do not cross a ReLU kink that float32 round-off merely brushes.
 
     Examples
     --------
