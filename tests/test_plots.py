@@ -212,3 +212,20 @@ def test_loss_curves_clip_runs_that_blow_up():
     cap = 0.7 * plots.CLIP_FACTOR
     assert max(hot.get_ydata()) == pytest.approx(cap)
     assert "drawn at the top" in _texts(fig)
+
+
+def test_error_heatmap_with_unevaluated_entries():
+    rng = np.random.default_rng(2)
+    ana = rng.normal(size=(4, 5))
+    num = ana.copy()
+    num[1, :] = np.nan  # not evaluated (sample mode)
+    num[2, 3] += 1.0
+    fig = plots.plot_error_heatmap(ana, num, name="W_0")
+    fig.canvas.draw()
+    err_img = _main_axes(fig)[2].images[0]
+    assert err_img.get_array().mask[1].all()  # unevaluated row masked
+    assert "largest error boxed: (2, 3)" in _texts(fig)
+    # the largest error sits at the top of the colour scale
+    assert err_img.norm.vmax == pytest.approx(1.0)
+    empty = plots.plot_error_heatmap(ana, np.full_like(ana, np.nan), name="W_0")
+    assert "no entry evaluated" in _texts(empty)

@@ -505,7 +505,8 @@ def plot_error_heatmap(
         The gradient from backpropagation, any shape (1-D shown as one row, >2-D flattened
         after the first axis).
     numerical : ndarray
-        The finite-difference gradient, same shape as ``analytic``.
+        The finite-difference gradient, same shape as ``analytic``; NaN marks entries that
+        were not evaluated (drawn blank).
     name : str
         Parameter name used in the panel titles, e.g. ``"W_0"``.
     title : str, optional
@@ -529,7 +530,9 @@ def plot_error_heatmap(
     if a.size == 0:
         raise ValueError("analytic: empty array, nothing to plot")
     A, N = _as_matrix(a), _as_matrix(n)
-    err = np.abs(A - N)
+    # entries the checker did not evaluate (sample / fast modes) are NaN: drawn blank (masked)
+    with np.errstate(invalid="ignore"):
+        err = np.ma.masked_invalid(np.abs(A - N))
     rows, cols = A.shape
     wide = cols > 2 * rows
     fig = _new_figure((8.0, 7.2) if wide else (12.0, 4.8))
@@ -538,30 +541,44 @@ def plot_error_heatmap(
     for ax, data, label in ((axes[0], A, "analytic (backprop)"), (axes[1], N, "numerical (finite differences)")):
         # each panel has its own symmetric colour scale: a scale bug shows the same picture
         # with a different colour bar, a sign bug the inverted picture, a transpose a different one
-        vmax = float(max(np.nanmax(np.abs(data)), 1e-300))
-        im = ax.imshow(data, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect=aspect, interpolation="nearest")
+        shown = np.ma.masked_invalid(data)
+        finite = np.abs(data[np.isfinite(data)])
+        vmax = float(max(finite.max(), 1e-300)) if finite.size else 1.0
+        im = ax.imshow(shown, cmap="RdBu_r", vmin=-vmax, vmax=vmax, aspect=aspect, interpolation="nearest")
         ax.set_title(f"{label}: $\\partial L/\\partial {_tex_name(name)}$", fontsize="medium")
         fig.colorbar(im, ax=ax, shrink=0.9, label="gradient value")
-    positive = err[err > 0]
+    valid = err.compressed()
+    positive = valid[valid > 0]
     if positive.size:
-        lo = max(float(positive.min()), float(positive.max()) * 1e-12, 1e-300)
-        im = axes[2].imshow(np.maximum(err, lo), cmap="magma", norm=LogNorm(vmin=lo, vmax=max(float(err.max()), lo * 10)),
+        top = float(positive.max())
+        # zeros (exact agreement) are drawn at the bottom `lo`; the largest error always at the top
+        lo = max(min(float(positive.min()), top * 1e-3), top * 1e-12, 1e-300)
+        hi = top
+        im = axes[2].imshow(np.ma.maximum(err, lo), cmap="magma", norm=LogNorm(vmin=lo, vmax=hi),
                             aspect=aspect, interpolation="nearest")
     else:
         im = axes[2].imshow(err, cmap="magma", vmin=0.0, vmax=1.0, aspect=aspect, interpolation="nearest")
     fig.colorbar(im, ax=axes[2], shrink=0.9, label="|analytic - numerical|")
+    worst_idx: tuple[int, ...] | None
     if worst is None:
-        worst_idx = tuple(int(i) for i in np.unravel_index(int(np.nanargmax(np.abs(a - n))), a.shape))
+        if valid.size:
+            flat_err = np.where(np.isfinite(a - n), np.abs(a - n), -np.inf) if a.ndim else np.abs(a - n)
+            worst_idx = tuple(int(i) for i in np.unravel_index(int(np.argmax(flat_err)), a.shape))
+        else:
+            worst_idx = None
         label = "largest error"
     else:
         worst_idx = tuple(int(i) for i in worst)
         if len(worst_idx) != a.ndim or any(not 0 <= i < d for i, d in zip(worst_idx, a.shape)):
             raise ValueError(f"worst: index {worst_idx} is not inside the gradient's shape {a.shape}")
         label = "worst entry"
-    flat = int(np.ravel_multi_index(worst_idx, a.shape)) if a.ndim else 0
-    r, c = np.unravel_index(flat, err.shape)
-    axes[2].add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
-    axes[2].set_title(f"per-entry |analytic - numerical| ({label} boxed: {worst_idx})", fontsize="medium")
+    if worst_idx is not None:
+        flat = int(np.ravel_multi_index(worst_idx, a.shape)) if a.ndim else 0
+        r, c = np.unravel_index(flat, err.shape)
+        axes[2].add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=2))
+        axes[2].set_title(f"per-entry |analytic - numerical| ({label} boxed: {worst_idx})", fontsize="medium")
+    else:
+        axes[2].set_title("per-entry |analytic - numerical| (no entry evaluated)", fontsize="medium")
     for ax in axes:
         ax.set_xlabel("column index" if a.ndim >= 2 else "entry index")
         ax.set_ylabel("row index" if a.ndim >= 2 else "")
