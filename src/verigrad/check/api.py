@@ -754,21 +754,17 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
 
         # numerical side: promote X to float64 when the model then computes in float64
         Xe = X.copy() if X.dtype.kind == "f" else X
+        pred_dt = np.asarray(pred).dtype if np.asarray(pred).dtype.kind == "f" else None
+        extra_forwards = 0
         if opts.promote and X.dtype.kind == "f" and X.dtype.itemsize < 8:
             try:
                 X64 = X.astype(np.float64)
-                pr = model.forward(X64.copy(), training=training)
-                if np.asarray(pr).dtype == np.float64:
+                extra_forwards += 1
+                pr = np.asarray(model.forward(X64.copy(), training=training))
+                if pr.dtype == np.float64:
                     Xe = X64
+                    pred_dt = pr.dtype
             except Exception:  # noqa: BLE001 - the model refuses float64 inputs
-                pass
-            if mutated is not None:
-                p_guard.restore()
-        pred_dt = np.asarray(pred).dtype if np.asarray(pred).dtype.kind == "f" else None
-        if Xe is not X and Xe.dtype == np.float64:
-            try:
-                pred_dt = np.asarray(model.forward(Xe.copy(), training=training)).dtype
-            except Exception:  # noqa: BLE001
                 pass
             if mutated is not None:
                 p_guard.restore()
@@ -798,6 +794,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
         batch = int(X.shape[0]) if X.ndim >= 1 else None
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated, guard=p_guard,
                              batch_size=batch, transposed=transposed)
+        report.n_evals += extra_forwards
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None
     finally:
