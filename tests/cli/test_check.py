@@ -110,3 +110,12 @@ def test_strict_json_replaces_non_finite_numbers():
     data = {"a": float("nan"), "b": [1.0, float("inf"), np.float64(2.5)], "c": np.array([np.nan, 3.0]), "d": "x"}
     assert _strict(data) == {"a": None, "b": [1.0, None, 2.5], "c": [None, 3.0], "d": "x"}
     json.dumps(_strict(data), allow_nan=False)
+
+
+def test_check_plot_writes_the_heatmap_of_the_broken_parameter(tmp_path, capsys):
+    mpimg = pytest.importorskip("matplotlib.image")
+    assert main(["check", "--layers", "2-8-8-2", "--inject-bug", "transpose", "--plot", str(tmp_path)]) == 1
+    out = capsys.readouterr().out
+    path = tmp_path / "check_heatmap.png"
+    assert f"figure written: {path}" in out
+    assert mpimg.imread(path).shape[:2] == (480, 1200)

@@ -17,6 +17,7 @@ import numpy as np
 from verigrad.cli import bugs
 from verigrad.cli._common import (
     ACTIVATIONS,
+    NO_MATPLOTLIB,
     DATASETS,
     DTYPES,
     LOSSES,
@@ -28,8 +29,10 @@ from verigrad.cli._common import (
     emit_report,
     layer_sizes,
     load_dataset,
+    load_plots,
     make_loss,
     positive_int,
+    save,
     targets_for_loss,
 )
 
@@ -66,6 +69,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="break one Dense layer's backward on purpose, to see the diagnosis: "
                    + "; ".join(f"{k}: {v}" for k, v in bugs.BUG_HELP.items()))
     p.add_argument("--json", metavar="PATH", default=None, help="write the report as JSON to PATH ('-' for stdout)")
+    p.add_argument("--plot", metavar="DIR", default=None,
+                   help="write the per-entry error heatmap of the worst parameter into DIR (check_heatmap.png)")
     p.set_defaults(command="check")
     return p
 
@@ -106,6 +111,20 @@ def write_json(report: Any, path: str) -> None:
         os.makedirs(parent, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
         fh.write(payload + "\n")
+
+
+def write_heatmap(report: Any, out_dir: str) -> str | None:
+    """Heatmap of the worst parameter's analytic / numerical gradient and error; None without matplotlib."""
+    plots = load_plots()
+    if plots is None:
+        return None
+    worst = report.worst
+    entry = getattr(worst, "worst", None)
+    diag = worst.diagnosis
+    note = f"{diag.kind}: {diag.message}" if not worst.passed else f"passed ({diag.kind})"
+    fig = plots.plot_error_heatmap(worst.analytic, worst.numerical, name=worst.name, note=note,
+                                   worst=entry.index if entry is not None else None)
+    return save(plots, fig, out_dir, "check_heatmap.png")
 
 
 def build_case(args: argparse.Namespace) -> tuple[Any, np.ndarray, np.ndarray, Any, int]:
@@ -152,5 +171,9 @@ def run(args: argparse.Namespace) -> int:
         write_json(report, args.json)
         if not to_stdout_json:
             emit(f"report written: {args.json}")
+    if args.plot:
+        path = write_heatmap(report, args.plot)
+        if not to_stdout_json:
+            emit(f"figure written: {path}" if path else NO_MATPLOTLIB)
     sys.stdout.flush()
     return 0 if report.passed else 1
