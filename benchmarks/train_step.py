@@ -15,6 +15,8 @@ in float32 and float64. Contenders:
 (b) hand       the same maths written inline in NumPy, as a student would (no classes, no checks)
 (c) torch      nn.Sequential(Linear, ReLU, ...) + F.cross_entropy + torch.optim.SGD, eager CPU,
                torch.set_num_threads = the number of BLAS threads NumPy uses
+(info) fit()   verigrad.train.fit over one epoch of 8 shuffled batches with the accuracy metric,
+               per step: (a) plus the DataLoader, the metric and the loop's bookkeeping
 
 The contenders are interleaved round-robin (the order rotates every repetition), each
 repetition timing a block of steps sized to last a few milliseconds; the table reports
@@ -92,6 +94,31 @@ def make_verigrad(sizes, X, y, dtype) -> tuple[Callable[[], None], list[np.ndarr
         opt.step(model.grads())
 
     return step, weights
+
+
+FIT_BATCHES = 8
+
+
+def make_fit(sizes, X, y, dtype) -> Callable[[], None]:
+    """``verigrad.train.fit`` for one epoch of FIT_BATCHES shuffled batches (accuracy metric, no progress)."""
+    from verigrad.data import DataLoader
+    from verigrad.train import fit
+
+    layers: list = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
+        if i < len(sizes) - 2:
+            layers.append(ReLU())
+    model = NeuralNetwork(layers)
+    loss = CrossEntropyLoss()
+    opt = SGD(model.params(), lr=LR)
+    loader = DataLoader(np.concatenate([X] * FIT_BATCHES), np.concatenate([y] * FIT_BATCHES),
+                        batch_size=X.shape[0], shuffle=True, seed=0)
+
+    def run() -> None:
+        fit(model, loss, opt, loader, epochs=1, metrics=("accuracy",), progress=False)
+
+    return run
 
 
 def make_hand(weights, X, y, dtype) -> Callable[[], None]:
@@ -175,8 +202,13 @@ def block_size(step: Callable[[], None], target_s: float) -> int:
     return max(1, int(target_s / dt))
 
 
-def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: float) -> dict[str, float]:
-    """Median microseconds per step of each contender, interleaved round-robin."""
+def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: float,
+            steps_per_call: dict[str, int] | None = None) -> dict[str, float]:
+    """Median microseconds per step of each contender, interleaved round-robin.
+
+    ``steps_per_call[name]``: training steps one call of that contender performs (default 1).
+    """
+    steps_per_call = steps_per_call or {}
     names = list(contenders)
     inner = {k: block_size(f, target_s) for k, f in contenders.items()}
     for k, f in contenders.items():  # warm-up
@@ -190,7 +222,7 @@ def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: floa
             t0 = time.perf_counter()
             for _ in range(m):
                 f()
-            samples[k].append((time.perf_counter() - t0) / m * 1e6)
+            samples[k].append((time.perf_counter() - t0) / (m * steps_per_call.get(k, 1)) * 1e6)
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
@@ -249,6 +281,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shapes", default="0,1,2", help="comma-separated shape indices (0 small .. 2 large)")
     parser.add_argument("--threads", type=int, default=None,
                         help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
+    parser.add_argument("--no-fit", action="store_true", help="skip the fit() column")
     parser.add_argument("--profile", action="store_true",
                         help="also time each phase of a verigrad step (forward, loss, backward, update)")
     args = parser.parse_args(argv)
@@ -278,9 +311,9 @@ def main(argv: list[str] | None = None) -> int:
           f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}; reps {reps}")
     print()
     header = ("| shape | batch | dtype | verigrad µs | hand µs | torch µs | verigrad/torch | target | "
-              "verigrad/hand | target |")
+              "verigrad/hand | target | fit() µs/step |")
     print(header)
-    print("|---|---:|---|---:|---:|---:|---:|---|---:|---|")
+    print("|---|---:|---|---:|---:|---:|---:|---|---:|---|---:|")
     sys.stdout.flush()
     all_ok = True
     for si in [int(s) for s in args.shapes.split(",")]:
@@ -295,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
             ts = make_torch(weights, X, y, dtype, threads) if have_torch else None
             if ts is not None:
                 contenders["torch"] = ts
-            med = measure(contenders, reps, target_s)
+            if not args.no_fit:
+                contenders["fit"] = make_fit(sizes, X, y, dtype)
+            med = measure(contenders, reps, target_s, {"fit": FIT_BATCHES})
             r_hand = med["verigrad"] / med["hand"]
             ok_hand = r_hand <= TARGET_HAND
             if "torch" in med:
@@ -309,7 +344,8 @@ def main(argv: list[str] | None = None) -> int:
             all_ok &= ok_hand and ok_torch
             print(f"| {'-'.join(map(str, sizes))} | {batch} | {dname} | {med['verigrad']:.1f} | {med['hand']:.1f} | "
                   f"{torch_cells[0]} | {torch_cells[1]} | {torch_cells[2]} | {r_hand:.3f} | "
-                  f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} |")
+                  f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} | "
+                  f"{med['fit']:.1f} |" if "fit" in med else f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} | - |")
             sys.stdout.flush()
     print()
     print("all targets met" if all_ok else "some targets MISSED")

@@ -64,8 +64,10 @@ def _target_labels(y: Any, n: int, argument: str = "y") -> np.ndarray:
     if y.ndim == 0 or y.shape[0] != n:
         raise ValueError(f"accuracy: pred and {argument} must have the same number of samples, got {n} predictions "
                          f"and {argument} of shape {y.shape}")
+    if y.ndim == 1 and y.dtype.kind in "iu":
+        return y  # the common case: integer labels
     if y.ndim == 2 and y.shape[1] > 1:
-        return np.argmax(y, axis=1)
+        return y.argmax(axis=1)
     if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
         raise ValueError(f"accuracy: {argument} must be labels of shape (n,) or (n, 1), or one-hot rows of shape "
                          f"(n, n_classes), got shape {y.shape}")
@@ -86,7 +88,7 @@ def _pred_labels(pred: Any, threshold: float | None = None) -> np.ndarray:
         raise ValueError(f"accuracy: pred must have a samples axis, got a scalar {pred!r}")
     n = pred.shape[0]
     if pred.ndim == 2 and pred.shape[1] > 1:
-        return np.argmax(pred, axis=1)
+        return pred.argmax(axis=1)
     if pred.ndim > 2 or (pred.ndim == 2 and pred.shape[1] != 1):
         raise ValueError(f"accuracy: pred must be scores of shape (n, n_classes), probabilities of shape (n, 1) or "
                          f"(n,), or labels of shape (n,), got shape {pred.shape}")
@@ -138,7 +140,7 @@ def accuracy(pred: Any, y: Any, threshold: float | None = None) -> float:
     if pl.shape[0] == 0:
         raise ValueError("accuracy: empty batch (0 samples)")
     yl = _target_labels(y, pl.shape[0])
-    return float(np.mean(pl == yl))
+    return int(np.count_nonzero(pl == yl)) / pl.shape[0]
 
 
 def _regression_pair(name: str, pred: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
