@@ -187,3 +187,26 @@ def test_module_that_cannot_be_copied():
 
     with pytest.raises(TypeError, match="cannot be deep-copied"):
         vt.check(Locked(), _t(17, 4, 3, dtype=torch.float32))
+
+
+def test_methods_complex_step_and_richardson():
+    x = _t(18, 4, 3)
+    for method in ("complex", "richardson"):
+        report = vt.check(torch.tanh, x, method=method)
+        assert report.passed, str(report)
+        assert report.method == method
+        # a stop-gradient on a term that depends on the input: autograd misses 2a
+        wrong = vt.check(lambda a: torch.tanh(a) + (a * a).detach(), x, method=method)
+        assert not wrong.passed
+    # complex step impossible (clamp on complex raises): the checker falls back to central differences
+    report = vt.check(torch.relu, _t(19, 4, 3), method="complex")
+    assert report.passed and report.method == "central"
+
+
+def test_unsupported_options():
+    with pytest.raises(TypeError, match="probe=True is not supported"):
+        vt.check(torch.tanh, _t(20, 3), probe=True)
+    with pytest.raises(TypeError, match="name='x' is not supported"):
+        vt.check(torch.tanh, _t(20, 3), name="x")
+    with pytest.raises(TypeError, match="unknown option"):
+        vt.check(torch.tanh, _t(20, 3), tolerance=1e-3)
