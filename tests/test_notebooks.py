@@ -35,3 +35,16 @@ def test_notebook_runs_without_error(path, tmp_path):
     assert last.get("outputs"), f"{path.name}: the last code cell produced no output"
     # the notebooks write no files: figures are shown inline
     assert os.listdir(tmp_path) == []
+
+
+def test_committed_notebooks_match_the_generator():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_build_examples", EXAMPLES / "_build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    assert sorted(build.NOTEBOOKS) == sorted(p.name for p in NOTEBOOKS)
+    for name, cells in build.NOTEBOOKS.items():
+        expected = [(c.cell_type, c.source) for c in build.build(cells).cells]
+        committed = [(c.cell_type, c.source) for c in nbformat.read(EXAMPLES / name, as_version=4).cells]
+        assert committed == expected, f"{name} is out of date: run python examples/_build.py"

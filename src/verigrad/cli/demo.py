@@ -256,7 +256,7 @@ def write_figures(plots: Any, out: str, history: Any, model: Any, X: np.ndarray,
         for key in by_layer:
             layer = model.layers[key] if isinstance(key, int) and key < len(model.layers) else None
             shape = getattr(layer, "params", {}).get("W") if layer is not None else None
-            names[f"layer {key}" + (f": Dense {shape.shape[0]}->{shape.shape[1]}" if shape is not None else "")] = by_layer[key]
+            names[f"layer {key}" + (f": Dense {shape.shape[0]}→{shape.shape[1]}" if shape is not None else "")] = by_layer[key]
         fig = plots.plot_grad_norms(names, title="Gradient norm per layer during training (mean over each epoch)",
                                     xlabel="epoch", legend_title="layer")
         written.append(save(plots, fig, out, "grad_norms.png"))
