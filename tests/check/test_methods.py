@@ -150,3 +150,41 @@ def test_nonfinite_loss_near_domain_edge_uses_smaller_step():
     p = np.array([1e-12, 0.5, 1 - 1e-10])
     rep = check_gradients(lambda q: np.sum(np.log(q) + np.log1p(-q)), 1 / p - 1 / (1 - p), p, method="central")
     assert rep.passed, str(rep)
+
+
+def test_scalar_and_zero_d_inputs_with_probes():
+    assert check_gradients(lambda x: x ** 2, lambda x: 2 * x, 3.0).passed
+    rep = check_gradients(lambda x: float(np.sum(x ** 2)), lambda x: 2 * x, np.array(3.0))
+    assert rep.passed and rep.shape == ()
+    assert all(p.get("passed") for p in rep.probes)
+    assert not check_gradients(lambda x: x ** 2, lambda x: 3 * x, 3.0).passed
+
+
+def test_long_double_is_not_mistaken_for_nondeterminism():
+    x = np.linspace(0.1, 1, 3).astype(np.longdouble)
+    rep = check_gradients(np.sin, np.cos(x), x, np.ones(3))
+    assert rep.passed and rep.diagnosis.kind == "ok"
+
+
+def test_three_d_tensor_partial_entries():
+    x = np.random.default_rng(0).standard_normal((2, 3, 4))
+    g = np.cos(x)
+    g[1, 2, :] *= 2
+    rep = check_gradients(np.sin, g, x, np.ones((2, 3, 4)))
+    assert rep.diagnosis.kind == "partial"
+    assert sorted(rep.diagnosis.details["entries"]) == [(1, 2, j) for j in range(4)]
+
+
+@pytest.mark.parametrize("mode", ["full", "fast", "sample"])
+def test_modes_on_relu_with_kinks_and_factor_two(mode):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((5, 6))
+    x[0, 0], x[1, 1] = 0.0, 1e-8
+    dy = rng.standard_normal((5, 6))
+    ok = check_gradients(lambda z: np.maximum(z, 0), (x > 0) * dy, x, dy, mode=mode, k=8)
+    assert ok.passed, str(ok)
+    bad = check_gradients(lambda z: np.maximum(z, 0), 2 * (x > 0) * dy, x, dy, mode=mode, k=8)
+    assert not bad.passed
+    assert bad.diagnosis.kind == "scale" and bad.diagnosis.details["factor"] == pytest.approx(2.0, rel=1e-6)
+    if mode == "fast":
+        assert ok.n_evals < bad.n_evals

@@ -183,9 +183,15 @@ def _dldf(dLdf: Any, out_shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _same_bits(a: Any, b: Any) -> bool:
+    """Bit-for-bit equality (value equality for long double, whose padding bytes are undefined)."""
     a = np.asarray(a)
     b = np.asarray(b)
-    return a.shape == b.shape and a.dtype == b.dtype and a.tobytes() == b.tobytes()
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    if a.dtype.kind in "fc" and a.dtype.itemsize > 8 and a.dtype != np.complex128:
+        return bool(np.array_equal(a, b, equal_nan=True)) and bool(
+            np.array_equal(np.signbit(np.real(a)), np.signbit(np.real(b))))
+    return a.tobytes() == b.tobytes()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -344,8 +350,8 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
 
 def _probe_points(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
     with np.errstate(all="ignore"):
-        shift = np.ones_like(x)
-        return [("x*10", x * 10), ("x*0.1", x * 0.1), ("x+1", x + shift), ("-x", -x)]
+        pts = [("x*10", x * 10), ("x*0.1", x * 0.1), ("x+1", x + 1), ("-x", -x)]
+    return [(label, np.array(p, dtype=x.dtype)) for label, p in pts]
 
 
 def _probe(report: GradientReport, fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Options) -> None:
@@ -375,6 +381,7 @@ def _probe(report: GradientReport, fn: Callable, grad: Any, x: np.ndarray, dLdf:
 
 def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Options) -> GradientReport:
     name = opts.name or "x"
+    x = np.array(x, copy=True)  # always a private, writeable ndarray (also for 0-d input)
     g_raw = grad(x.copy()) if callable(grad) else grad
     analytic, transposed = _grad_array(g_raw, "grad", x.shape, "x")
     eps_a, a_dtype = _grad_eps(g_raw)
