@@ -52,6 +52,7 @@ def test_one_column_wrong_names_column_3():
     report, _, _ = run_case(case)
     assert report.diagnosis.details["columns"] == [3]
     assert "column 3" in report.diagnosis.message
+    assert report.diagnosis.details["factor"] == pytest.approx(1.5, rel=1e-6)
     assert report.worst.index[1] == 3
 
 

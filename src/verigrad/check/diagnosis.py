@@ -215,7 +215,14 @@ def diagnose(
     # partial: errors confined to a subset
     det = _partial(bad, evald, a.shape)
     if det is not None:
-        return Diagnosis("partial", det.pop("message"), det)
+        msg = det.pop("message")
+        ab, nb = a[bad].astype(np.float64), n[bad].astype(np.float64)
+        if float(nb @ nb) > 0 and len(ab) >= 1:
+            c = float(ab @ nb) / float(nb @ nb)
+            if np.linalg.norm(ab - c * nb) <= SCALE_RESIDUAL * np.linalg.norm(ab) and c != 0:
+                det["factor"] = c
+                msg += f"; there the analytic is {_fmt(c)} times the numerical gradient"
+        return Diagnosis("partial", msg, det)
     return Diagnosis(
         "mismatch",
         "analytic and numerical gradients disagree with no simple pattern (wrong derivative formula?)",
