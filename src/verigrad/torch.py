@@ -771,8 +771,27 @@ class ParityReport:
                 lines.append("  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
-    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython / Jupyter plain display
+    def _repr_pretty_(self, p: Any, cycle: bool) -> None:  # IPython plain display
         p.text(str(self))
+
+    def _repr_html_(self) -> str:  # Jupyter
+        import html
+
+        verdict = "PASSED" if self.passed else "FAILED"
+        colour = "#1a7f37" if self.passed else "#cf222e"
+        head = "".join(f"<th>{c}</th>" for c in ("quantity", "torch", "shape", "max |diff|", "max rel diff", "verdict"))
+        rows = []
+        for e in self.entries:
+            c = "#1a7f37" if e.passed else "#cf222e"
+            rows.append(
+                "<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in (
+                    e.name, e.torch_name, "x".join(map(str, e.shape)) or "scalar", f"{e.max_abs:.3e}",
+                    f"{e.max_rel:.3e}"))
+                + f'<td style="color:{c};font-weight:bold">{"ok" if e.passed else "FAIL"}</td></tr>'
+            )
+        return (f"<div><b>parity verigrad vs torch ({html.escape(self.dtype)}, rtol={self.rtol:g}, "
+                f'atol={self.atol:g}): <span style="color:{colour}">{verdict}</span></b>'
+                f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _nn_classes():  # noqa: ANN202

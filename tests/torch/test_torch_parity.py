@@ -189,6 +189,8 @@ def test_report_table_and_dict():
     d = report.to_dict()
     assert d["passed"] is True and [e["name"] for e in d["entries"]][:2] == ["output", "loss"]
     assert bool(report) is True and len(report) == 5
+    page = report._repr_html_()
+    assert page.count("<tr>") == 1 + len(report) and "PASSED" in page and "0.weight.T" in page
 
 
 def test_parity_bad_arguments():
