@@ -1007,7 +1007,9 @@ def parity(
         shape.
     loss : verigrad loss
         ``CrossEntropyLoss`` (from logits: ``nn.CrossEntropyLoss``, integer labels or probability
-        targets; from probabilities: negative log-likelihood with log clamped at -100), ``MSELoss``
+        targets; from probabilities: ``nll_loss(log(p).clamp_min(-100))``, which torch differentiates to
+        NaN where a target class has probability exactly 0 while verigrad's gradient stays finite:
+        parity then reports that difference), ``MSELoss``
         (``"mean"``: ``nn.MSELoss()``; ``"half"``: ``0.5 * sum / N``; ``"sum"``), ``BCELoss``
         (``nn.BCELoss``), ``BCEWithLogitsLoss`` (``nn.BCEWithLogitsLoss``).
     torch_loss : callable, optional
