@@ -36,7 +36,7 @@ from verigrad.check.engine import (
     judge_entries,
     to_scalar,
 )
-from verigrad.check.report import GradientReport, LayersReport, ModelReport, WorstEntry
+from verigrad.check.report import GradientReport, LayersReport, ModelReport
 
 METHODS = ("auto", "central", "complex", "richardson")
 MODES = ("full", "sample", "fast")
@@ -566,8 +566,12 @@ class _Restorer:
 
 
 def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *, title: str,
-                mutated: Optional[str], guard: _Restorer, batch_size: Optional[int],
+                mutated: Optional[str], batch_size: Optional[int],
                 transposed: set[str], what: str = "loss") -> ModelReport:
+    """Judge live targets against ``loss()``; detect nondeterminism; build the :class:`ModelReport`.
+
+    The caller owns the safety net (copies of every live array restored in ``finally``).
+    """
     if mutated is not None:
         # the objective itself writes into the live arrays: undo that after every evaluation
         inner = loss
@@ -672,7 +676,7 @@ def check_params(loss: Callable[[], Any], params: Mapping[str, np.ndarray], grad
         if changed:
             mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
             guard.restore()
-        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated, guard=guard,
+        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
                              batch_size=opts.batch_size, transposed=transposed)
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None
@@ -799,7 +803,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
             return loss_fn.forward(model.forward(Xe, training=training), y)
 
         batch = int(X.shape[0]) if X.ndim >= 1 else None
-        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated, guard=p_guard,
+        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
                              batch_size=batch, transposed=transposed)
         report.n_evals += extra_forwards
     except NonScalarObjective as exc:
@@ -910,7 +914,7 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
                 return float(np.sum(np.asarray(_layer_forward(layer, xe, opts.training), dtype=np.float64) * dy))
 
             rep = _live_check(targets, loss, opts, title=f"layer {i} ({type(layer).__name__})", mutated=None,
-                              guard=guard, batch_size=int(act.shape[0]) if act.ndim else None,
+                              batch_size=int(act.shape[0]) if act.ndim else None,
                               transposed=transposed, what="layer output")
         finally:
             guard.restore()
