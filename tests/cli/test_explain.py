@@ -71,3 +71,17 @@ def test_explain_without_matplotlib_skips_the_plot(tmp_path, capsys, monkeypatch
     out = capsys.readouterr().out
     assert "matplotlib is not installed: skipping the plots" in out
     assert not (tmp_path / "layer_grad_norms.png").exists()
+
+
+def test_verdict_words_and_saturation():
+    from verigrad.cli.explain import _verdict
+
+    assert _verdict(np.array([1e-4, 1.0]), "vanishing gradient", "none").endswith("-> vanishing gradient")
+    assert _verdict(np.array([1.0, 1e-4]), "vanishing gradient", "none").endswith("-> none")
+    assert _verdict(np.array([50.0, 1.0]), "exploding gradient", "none").endswith("-> exploding gradient")
+    assert "exactly 0" in _verdict(np.array([0.0, 0.0]), "exploding gradient", "none")
+
+
+def test_explain_rejects_non_positive_scale(capsys):
+    assert main(["explain", "--large-scale", "0"]) == 2
+    assert "--large-scale" in capsys.readouterr().err

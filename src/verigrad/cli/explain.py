@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from verigrad.cli._common import NO_MATPLOTLIB, emit, load_plots, positive_int, print_table, save
+from verigrad.cli._common import NO_MATPLOTLIB, emit, load_plots, positive_float, positive_int, print_table, save
 
 # seed 003's neuron
 X_SEED = np.array([[2.0, 1.0]])
@@ -40,7 +40,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--depth", type=positive_int, default=8, help="Dense+Sigmoid layers of the deep network (default 8)")
     p.add_argument("--width", type=positive_int, default=32, help="width of the deep network (default 32)")
-    p.add_argument("--large-scale", type=float, default=32.0,
+    p.add_argument("--large-scale", type=positive_float, default=32.0,
                    help="factor applied to the Xavier weights for the exploding case (default 32)")
     p.add_argument("--seed", type=int, default=0, help="seed of the deep network and its data (default 0)")
     p.add_argument("--no-torch", action="store_true", help="do not compare with PyTorch autograd")
@@ -203,6 +203,16 @@ def deep_sigmoid_norms(depth: int, width: int, scale: float, seed: int, n_sample
     return np.array([float(np.linalg.norm(grads[f"W_{2 * i}"])) for i in range(depth)])
 
 
+def _verdict(norms: np.ndarray, yes: str, no: str) -> str:
+    """``first/last`` norm ratio in words; ``yes`` for vanishing (< 1) or exploding (> 1) as asked."""
+    first, last = float(norms[0]), float(norms[-1])
+    if last == 0.0 or first == 0.0:
+        return "a gradient norm is exactly 0 (saturated sigmoids: sigmoid'(z) underflows to 0) -> vanishing gradient"
+    ratio = first / last
+    happened = ratio < 1.0 if "vanish" in yes else ratio > 1.0
+    return f"the first layer gets {ratio:.2e} times the last layer's gradient norm -> {yes if happened else no}"
+
+
 def explain_depth(depth: int, width: int, large_scale: float, seed: int) -> dict[str, np.ndarray]:
     """Print part 2 (vanishing and exploding gradients) and return the per-layer norms."""
     small = deep_sigmoid_norms(depth, width, 1.0, seed)
@@ -213,12 +223,8 @@ def explain_depth(depth: int, width: int, large_scale: float, seed: int) -> dict
     rows = [[f"layer {i + 1}", float(s), float(g)] for i, (s, g) in enumerate(zip(small, large))]
     print_table(["layer (input side first)", "||dL/dW|| Xavier weights", f"||dL/dW|| weights x {large_scale:g}"],
                 rows, title="Gradient norm per layer")
-    ratio_small = small[0] / small[-1]
-    ratio_large = large[0] / large[-1]
-    emit(f"  Xavier weights: the first layer gets {ratio_small:.2e} times the last layer's gradient norm "
-         + ("-> vanishing gradient" if ratio_small < 1 else "-> no vanishing here"))
-    emit(f"  weights x {large_scale:g}: the first layer gets {ratio_large:.2e} times the last layer's norm "
-         + ("-> exploding gradient" if ratio_large > 1 else "-> no explosion here"))
+    emit(f"  Xavier weights: {_verdict(small, 'vanishing gradient', 'no vanishing here')}")
+    emit(f"  weights x {large_scale:g}: {_verdict(large, 'exploding gradient', 'no explosion here')}")
     return {"small": small, "large": large}
 
 
