@@ -204,9 +204,43 @@ def test_methods_complex_step_and_richardson():
 
 
 def test_unsupported_options():
-    with pytest.raises(TypeError, match="probe=True is not supported"):
-        vt.check(torch.tanh, _t(20, 3), probe=True)
     with pytest.raises(TypeError, match="name='x' is not supported"):
         vt.check(torch.tanh, _t(20, 3), name="x")
     with pytest.raises(TypeError, match="unknown option"):
         vt.check(torch.tanh, _t(20, 3), tolerance=1e-3)
+
+
+class _SaturationShortcut(torch.autograd.Function):
+    """Sigmoid whose backward returns 0 for |x| > 3 ("saturated anyway"): wrong only for large inputs."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.sigmoid(x)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, y = ctx.saved_tensors
+        return torch.where(x.abs() > 3, torch.zeros_like(g), g * y * (1 - y))
+
+
+def test_probe_catches_a_backward_wrong_only_for_large_inputs():
+    x = _t(21, 6, 5, scale=0.5)  # all |x| < 3: the shortcut never fires here
+    assert vt.check(_SaturationShortcut.apply, x).passed
+    report = vt.check(_SaturationShortcut.apply, x, probe=True)
+    assert not report.passed
+    assert "x*10" in report.diagnosis.message
+    labels = [p["label"] for p in report["input0"].probes]
+    assert labels == ["x*10", "x*0.1", "x+1", "-x"]
+
+
+def test_probe_passes_correct_module_parameters_and_leaves_them_untouched():
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    report = vt.check(model, _t(22, 5, 3, dtype=torch.float32), probe=True)
+    assert report.passed, str(report)
+    assert all(len(report[k].probes) == 4 for k in report)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k])
