@@ -7,6 +7,8 @@ the median time of
 
 * verigrad   ``verigrad.torch.check(fn, *inputs)`` (defaults: float64 numerical copies, central
              differences, full mode, kink and float32 handling, diagnosis),
+* probe      the same with ``probe=True`` (also checks at the inputs scaled by 10 and 0.1, shifted by 1
+             and negated, with torch's analytic gradient recomputed there),
 * gradcheck  ``torch.autograd.gradcheck(fn, inputs, raise_exception=False)`` (slow mode: full Jacobians),
 * fast       ``torch.autograd.gradcheck(..., fast_mode=True)``,
 
@@ -263,6 +265,7 @@ CASES: list[Case] = [
     Case("softmax diagonal only", SoftmaxDiagonal.apply, lambda g: (_t(g, 4, 6, scale=2.0),), True),
     Case("sigmoid 0 beyond 3", SigmoidSaturationShortcut.apply, lambda g: (_t(g, 6, 5, scale=2.5),), True),
     Case("relu threshold 1", ReLUWrongAtPositive.apply, _relu_inputs, True),
+    Case("sigmoid 0 beyond 3, small x", SigmoidSaturationShortcut.apply, lambda g: (_t(g, 6, 5, scale=0.5),), True),
 ]
 
 
@@ -296,8 +299,14 @@ def run_gradcheck(case: Case, inputs, fast: bool) -> tuple[bool, str]:
     return bool(ok), "ok" if ok else "fail"
 
 
+def run_verigrad_probe(case: Case, inputs) -> tuple[bool, str]:
+    report = vt.check(case.fn, *inputs, probe=True)
+    return bool(report.passed), str(report.diagnosis.kind)
+
+
 TOOLS: dict[str, Callable[[Case, tuple], tuple[bool, str]]] = {
     "verigrad": run_verigrad,
+    "probe": run_verigrad_probe,
     "gradcheck": lambda c, i: run_gradcheck(c, i, fast=False),
     "fast": lambda c, i: run_gradcheck(c, i, fast=True),
 }
@@ -313,6 +322,9 @@ def main(argv: list[str] | None = None) -> int:
     inputs = {c.name: c.make_inputs(torch.Generator().manual_seed(i)) for i, c in enumerate(CASES)}
     verdicts: dict[tuple[str, str], tuple[bool, str]] = {}
     times: dict[tuple[str, str], list[float]] = {(c.name, t): [] for c in CASES for t in TOOLS}
+    for c in CASES:  # warm-up round, not timed (imports, lazy initialisation)
+        for tname, tool in TOOLS.items():
+            verdicts[(c.name, tname)] = tool(c, inputs[c.name])
     for _ in range(args.repeats):
         for c in CASES:
             for tname, tool in TOOLS.items():
@@ -327,20 +339,20 @@ def main(argv: list[str] | None = None) -> int:
             word = "caught" if not ok else "MISSED"
         else:
             word = "pass" if ok else "FALSE ALARM"
-        if t == "verigrad":
+        if t in ("verigrad", "probe"):
             word += f" ({kind})"
         return word
 
     med = {k: statistics.median(v) for k, v in times.items()}
-    header = ["case", "bug?", "verigrad", "gradcheck", "fast_mode", "evals vg", "evals gc", "t verigrad ms",
-              "t gradcheck ms", "t fast ms", "ratio vg/gc"]
+    header = ["case", "bug?", "verigrad", "gradcheck", "fast_mode", "vg probe=True", "evals vg", "evals gc",
+              "t verigrad ms", "t gradcheck ms", "t fast ms", "t probe ms", "ratio vg/gc"]
     rows = []
     for c in CASES:
         rows.append([
             c.name, "bug" if c.buggy else "ok", cell(c, "verigrad"), cell(c, "gradcheck"), cell(c, "fast"),
-            str(N_EVALS[c.name]), gradcheck_work(c, inputs[c.name]),
+            cell(c, "probe"), str(N_EVALS[c.name]), gradcheck_work(c, inputs[c.name]),
             f"{1e3 * med[(c.name, 'verigrad')]:.2f}", f"{1e3 * med[(c.name, 'gradcheck')]:.2f}",
-            f"{1e3 * med[(c.name, 'fast')]:.2f}",
+            f"{1e3 * med[(c.name, 'fast')]:.2f}", f"{1e3 * med[(c.name, 'probe')]:.2f}",
             f"{med[(c.name, 'verigrad')] / med[(c.name, 'gradcheck')]:.2f}",
         ])
     if args.markdown:
@@ -357,7 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     n_bugs = sum(c.buggy for c in CASES)
     n_ok = len(CASES) - n_bugs
-    for t, label in (("verigrad", "verigrad"), ("gradcheck", "gradcheck slow"), ("fast", "gradcheck fast_mode")):
+    for t, label in (("verigrad", "verigrad"), ("probe", "verigrad probe=True"), ("gradcheck", "gradcheck slow"),
+                     ("fast", "gradcheck fast_mode")):
         caught = sum(c.buggy and not verdicts[(c.name, t)][0] for c in CASES)
         alarms = sum((not c.buggy) and not verdicts[(c.name, t)][0] for c in CASES)
         total = sum(med[(c.name, t)] for c in CASES)
