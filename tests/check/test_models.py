@@ -393,3 +393,39 @@ def test_nn_networks_never_flagged(act, loss_name):
     for mode in ("full", "fast", "sample"):
         rep = gradient_check(model, X, y, loss, mode=mode, seed=0, k=12)
         assert rep.passed, (mode, str(rep))
+
+
+class HookedNet(Net):
+    """A protocol model with a (naive) perturbed_losses fast hook that records how it is called."""
+
+    def __init__(self, layers):
+        super().__init__(layers)
+        self.calls = []
+
+    def perturbed_losses(self, name, flat_index, steps, X, y, loss_fn):
+        self.calls.append((name, len(flat_index), steps.shape))
+        p = self.params()[name]
+        out = np.empty(steps.shape)
+        for i, fi in enumerate(flat_index):
+            old = p.flat[fi]
+            for j in range(steps.shape[1]):
+                p.flat[fi] = old + steps[i, j]
+                out[i, j] = loss_fn.forward(self.forward(X), y)
+            p.flat[fi] = old
+        return out
+
+
+def test_fast_hook_called_in_chunks_and_agrees_with_generic_path():
+    rng = np.random.default_rng(9)
+    X = rng.standard_normal((3, 90))
+    y = rng.standard_normal((3, 50))
+    model = HookedNet([BuggyDense(90, 50, rng)])  # W has 4500 entries: two chunks
+    fast = gradient_check(model, X, y, SumMSE(), check_input=False)
+    assert fast.passed, str(fast)
+    sizes = [n for name, n, _ in model.calls if name == "W_0"]
+    assert max(sizes) <= 4096 and sum(sizes) >= 4500
+    assert all(shape[1] == 2 for _, _, shape in model.calls[:2])  # central differences: k = 2
+    generic = gradient_check(model, X, y, SumMSE(), check_input=False, use_fast_path=False)
+    for name in fast:
+        a, b = fast[name].numerical, generic[name].numerical
+        assert np.max(np.abs(a - b)) <= 1e-9 * (np.max(np.abs(b)) + 1e-12)

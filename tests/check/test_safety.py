@@ -151,3 +151,18 @@ def test_loss_mutating_params_is_flagged():
     assert "'b'" in rep.diagnosis.message
     for k in P:
         assert P[k].tobytes() == snap[k].tobytes()
+
+
+def test_loss_with_hidden_state_is_nondeterministic_even_if_numbers_agree():
+    P = _params(seed=7)
+    state = {"calls": 0}
+
+    def loss():
+        state["calls"] += 1
+        return float(np.sum(P["W"] ** 2) + np.sum(P["b"])) + 1e-12 * state["calls"]
+
+    rep = check_params(loss, P, {"W": 2 * P["W"], "b": np.ones(4)})
+    assert not rep.passed
+    assert rep.diagnosis.kind == "nondeterministic"
+    assert rep.global_diagnosis.details["first"] != rep.global_diagnosis.details["last"]
+    assert all(r.diagnosis.kind == "nondeterministic" for r in rep.values())
