@@ -102,3 +102,17 @@ def test_scaled_gradient_always_caught_with_kind(x, c, seed):
     expected = {-1.0: "sign", 0.0: "zero"}.get(c, "scale")
     if x.size > 1 or c in (-1.0, 0.0):
         assert rep.diagnosis.kind == expected, str(rep)
+
+
+@given(st.sampled_from(["tanh", "sigmoid"]), shapes, st.sampled_from([1.0, 3.0, 8.0]), st.integers(0, 2**31 - 1))
+def test_float32_activations_never_flagged_and_one_percent_caught(name, shape, scale, seed):
+    rng = np.random.default_rng(seed)
+    x = (rng.standard_normal(shape) * scale).astype(np.float32)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    f, df = ELEMENTWISE[name]
+    g = (df(x) * dy).astype(np.float32)  # float32 backward code, saturated units included
+    rep = check_gradients(f, g, x, dy, probe=False)
+    assert rep.passed, str(rep)
+    bad = check_gradients(f, g * np.float32(1.01), x, dy, probe=False)
+    if np.max(np.abs(g)) > 1e-3 * np.max(np.abs(dy)):  # a 1% error must be visible above float32 round-off
+        assert not bad.passed, str(bad)
