@@ -97,6 +97,13 @@ def save_figure(fig: Figure, path: str | os.PathLike[str], dpi: int = DEFAULT_DP
     return path
 
 
+def _display_cap(arrays: Sequence[np.ndarray]) -> float:
+    """``CLIP_FACTOR`` times the median of the curves' first finite values (inf when there is none)."""
+    firsts = [float(y[np.isfinite(y)][0]) for y in arrays if np.isfinite(y).any()]
+    ref = float(np.median(np.abs(firsts))) if firsts else 0.0
+    return ref * CLIP_FACTOR if ref > 0 else float("inf")
+
+
 def plot_loss_curves(
     curves: Mapping[str, Sequence[float]],
     *,
@@ -138,11 +145,9 @@ def plot_loss_curves(
     if baseline is not None and baseline not in curves:
         raise ValueError(f"baseline: {baseline!r} is not one of the curve labels {list(curves)}")
     arrays = {label: _as_1d(f"curves[{label!r}]", values) for label, values in curves.items()}
-    firsts = [float(y[np.isfinite(y)][0]) for y in arrays.values() if np.isfinite(y).any()]
-    ref = float(np.median(np.abs(firsts))) if firsts else 0.0
     # a run that blows up (loss 1e100 before inf) would squash every other curve and overflow the
     # tick computation: values above `cap` are drawn at the cap with an upward triangle
-    cap = ref * CLIP_FACTOR if ref > 0 else np.inf
+    cap = _display_cap(list(arrays.values()))
     fig = _new_figure()
     ax = fig.subplots()
     all_finite: list[np.ndarray] = []
@@ -173,6 +178,7 @@ def plot_loss_curves(
         note = f"^: loss above {cap:.2g}, drawn at the top"
         ax_note = f"{ax_note}\n{note}" if ax_note else note
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(ylabel + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -248,11 +254,28 @@ def plot_history(history: Any, *, title: str = "Training history") -> Figure:
     fig = _new_figure((9.6, 4.8) if metric_keys else None)
     axes = fig.subplots(1, 2 if metric_keys else 1, squeeze=False)[0]
     ax = axes[0]
+    cap = _display_cap([np.asarray(series[k], dtype=float) for k in loss_keys])
+    clipped = False
+    shown_values = []
     for key in loss_keys:
         y = np.asarray(series[key], dtype=float)
-        ax.plot(np.arange(1, y.size + 1), y, label=_series_label(key), linewidth=1.8)
+        shown = np.where(np.isfinite(y), np.minimum(y, cap), np.nan)
+        (line,) = ax.plot(np.arange(1, y.size + 1), shown, label=_series_label(key), linewidth=1.8)
+        over = np.isfinite(y) & (y > cap)
+        if over.any():
+            clipped = True
+            ax.plot(np.arange(1, y.size + 1)[over], shown[over], "^", color=line.get_color(), markersize=7)
+        shown_values.append(shown)
+    if clipped:
+        ax.text(0.98, 0.02, f"^: loss above {cap:.2g}, drawn at the top", transform=ax.transAxes, ha="right",
+                va="bottom", fontsize="small")
+    loss_values = np.concatenate(shown_values)
+    loss_values = loss_values[np.isfinite(loss_values)]
+    if _finite_positive(loss_values) and loss_values.max() > 1e3 * loss_values.min():
+        ax.set_yscale("log")  # e.g. a diverging run: a linear axis would flatten everything else
     ax.set_xlabel("epoch")
-    ax.set_ylabel("loss")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("loss" + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title("Loss")
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
@@ -262,6 +285,7 @@ def plot_history(history: Any, *, title: str = "Training history") -> Figure:
             y = np.asarray(series[key], dtype=float)
             ax2.plot(np.arange(1, y.size + 1), y, label=_series_label(key), linewidth=1.8)
         ax2.set_xlabel("epoch")
+        ax2.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax2.set_ylabel("metric value")
         ax2.set_title("Metrics")
         ax2.grid(True, alpha=0.3)
@@ -416,6 +440,7 @@ def plot_grad_norms(
     if _finite_positive(values):
         ax.set_yscale("log")
     ax.set_xlabel(xlabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(r"$\|\partial L / \partial \theta\|_2$" + (" (log scale)" if ax.get_yscale() == "log" else ""))
     ax.set_title(title)
     ax.grid(True, alpha=0.3, which="both")

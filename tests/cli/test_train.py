@@ -82,3 +82,11 @@ def test_train_without_scikit_learn_says_so(capsys, monkeypatch):
 def test_train_inconsistent_options_exit_2(argv, fragment, capsys):
     assert main(["train", "--no-progress", "--epochs", "1", *argv]) == 2
     assert fragment in capsys.readouterr().err
+
+
+def test_train_divergence_is_reported_with_exit_1(tmp_path, capsys):
+    rc = main(["train", "--no-progress", "--lr", "1e8", "--epochs", "3", "--plot", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 1
+    assert "warning: training diverged" in out
+    assert (tmp_path / "training_history.png").stat().st_size > 0

@@ -141,7 +141,11 @@ def scores(run: dict[str, Any], dataset: str, loss_name: str) -> list[list[Any]]
     model, loss = run["model"], run["loss"]
     rows = []
     for split, X, t in (("train", run["X_train"], run["t_train"]), ("held-out", run["X_test"], run["t_test"])):
-        pred = model.forward(X, training=False)
+        with np.errstate(all="ignore"):
+            pred = model.forward(X, training=False)
+        if not np.all(np.isfinite(pred)):  # a diverged model: no meaningful scores
+            rows.append([split, X.shape[0], float("nan"), float("nan")])
+            continue
         value = float(loss.forward(pred, t))
         if dataset in REGRESSION_DATASETS:
             resid = np.sum((pred - t) ** 2)
@@ -164,7 +168,8 @@ def predict_labels(model: Any, loss_name: str) -> Any:
     """A function grid -> class labels for the decision-boundary plot."""
 
     def predict(G: np.ndarray) -> np.ndarray:
-        out = model.forward(G, training=False)
+        with np.errstate(all="ignore"):
+            out = model.forward(G, training=False)
         if out.shape[1] == 1:
             return (out[:, 0] > 0.0).astype(int) if loss_name == "bce" else np.rint(out[:, 0]).astype(int)
         return out.argmax(axis=1)
@@ -182,8 +187,13 @@ def run(args: argparse.Namespace) -> int:
          f"batch {s['batch']}, seed {args.seed}")
     result = train_model(s, args.dataset, args.seed, args.test_size, progress=not args.no_progress)
     history = result["history"]
-    if getattr(history, "diverged", False):
+    losses = np.asarray(history.loss, dtype=float)
+    diverged = bool(getattr(history, "diverged", False) or not np.all(np.isfinite(losses)))
+    if diverged:
         emit("warning: training diverged (the loss became inf/nan): lower --lr")
+    elif losses.size > 1 and losses[-1] > 10.0 * losses[0]:
+        emit(f"warning: the training loss grew from {losses[0]:.3g} to {losses[-1]:.3g}: training diverged, "
+             "lower --lr")
     metric = "R^2" if args.dataset in REGRESSION_DATASETS else "accuracy"
     rows = scores(result, args.dataset, s["loss"])
     print_table(["split", "samples", "loss", metric], rows, title="Final scores")
@@ -207,4 +217,4 @@ def run(args: argparse.Namespace) -> int:
                 written.append(save(plots, fig, args.plot, "decision_boundary.png"))
             emit("figures written: " + ", ".join(written))
     sys.stdout.flush()
-    return 0
+    return 1 if diverged else 0
