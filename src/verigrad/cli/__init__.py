@@ -59,8 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        0 on success (for ``check``: the gradients passed), 1 when ``check`` finds a wrong
-        gradient or a run fails, 2 on bad usage (unknown subcommand or option, invalid value).
+        0 on success (for ``check``: the gradients passed); 1 when ``check`` finds a wrong
+        gradient, ``train`` diverges or ``demo``'s checks do not come out as expected; 2 on bad
+        usage (unknown subcommand or option, invalid value, inconsistent spec, unwritable path).
     """
     parser = build_parser()
     args_list = list(sys.argv[1:] if argv is None else argv)
