@@ -68,3 +68,13 @@ def test_bad_arguments_exit_2_with_a_specific_message(argv, fragment, capsys):
     err = capsys.readouterr().err
     assert fragment in err
     assert "usage: verigrad" in err
+
+
+def test_python_dash_m_entry_point():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "verigrad.cli", "frobnicate"], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 2
+    assert "invalid choice: 'frobnicate'" in proc.stderr
