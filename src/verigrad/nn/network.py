@@ -13,6 +13,17 @@ __all__ = ["NeuralNetwork", "Sequential"]
 
 _REQUIRED = ("forward", "backward", "params", "grads")
 
+_NAMES: dict[tuple[str, int], str] = {}
+
+
+def _name(key: str, index: int) -> str:
+    """``"<key>_<index>"`` (memoised: params()/grads() are called every training step)."""
+    try:
+        return _NAMES[key, index]
+    except KeyError:
+        name = _NAMES[key, index] = f"{key}_{index}"
+        return name
+
 
 class NeuralNetwork:
     """Layers applied in order; backward runs them in reverse.
@@ -184,11 +195,23 @@ class NeuralNetwork:
     # -- parameters ---------------------------------------------------------------------------
     def params(self) -> dict[str, np.ndarray]:
         """Live parameter arrays named ``<key>_<layer index>`` (``W_0, b_0, W_2, b_2``); no copies."""
-        return {f"{k}_{i}": v for i, layer in enumerate(self.layers) for k, v in layer.params.items()}
+        out = {}
+        for i, layer in enumerate(self.layers):
+            p = layer.params
+            if p:
+                for k, v in p.items():
+                    out[_name(k, i)] = v
+        return out
 
     def grads(self) -> dict[str, np.ndarray]:
         """Gradients under the same names as :meth:`params`."""
-        return {f"{k}_{i}": v for i, layer in enumerate(self.layers) for k, v in layer.grads.items()}
+        out = {}
+        for i, layer in enumerate(self.layers):
+            g = layer.grads
+            if g:
+                for k, v in g.items():
+                    out[_name(k, i)] = v
+        return out
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:

@@ -56,10 +56,21 @@ class Optimizer:
                 raise ValueError(f"{owner}: parameter {k!r} is read-only; it must be updatable in place")
         self.params: dict[str, np.ndarray] = dict(params)
         self._keys = frozenset(self.params)
+        self._names = list(self.params)
+        self._arrays = list(self.params.values())
+        self._shapes = [p.shape for p in self._arrays]
         self.lr = _positive(lr, "lr", owner)
         self.state: dict[str, dict[str, Any]] = {k: {} for k in self.params}
 
-    def _check_grads(self, grads: Mapping[str, np.ndarray]) -> None:
+    def _check_grads(self, grads: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """Validate ``grads`` and return them as a list in ``params`` order."""
+        if type(grads) is dict and len(grads) == len(self._names):  # fast path, all valid
+            try:
+                gs = [grads[k] for k in self._names]
+                if [g.shape for g in gs] == self._shapes:
+                    return gs
+            except (KeyError, AttributeError):
+                pass
         owner = type(self).__name__
         if type(grads) is not dict and not isinstance(grads, Mapping):
             raise TypeError(f"{owner}.step: grads must be a dict of arrays such as model.grads(), got {type(grads).__name__}")
@@ -79,6 +90,7 @@ class Optimizer:
                     f"{owner}.step: gradient {k!r} has shape {getattr(g, 'shape', type(g).__name__)}, "
                     f"expected {p.shape} (the shape of the parameter)"
                 )
+        return [grads[k] for k in self._names]
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -118,14 +130,13 @@ class SGD(Optimizer):
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
-        self._check_grads(grads)
+        gs = self._check_grads(grads)
         lr, mom, wd = self.lr, self.momentum, self.weight_decay
         if mom == 0 and wd == 0:
-            for k, p in self.params.items():
-                p -= lr * grads[k]
+            for p, g in zip(self._arrays, gs):
+                p -= lr * g
             return
-        for k, p in self.params.items():
-            g = grads[k]
+        for k, p, g in zip(self._names, self._arrays, gs):
             if wd:
                 g = g + wd * p
             if mom:
@@ -180,15 +191,14 @@ class Adam(Optimizer):
 
     def step(self, grads: Mapping[str, np.ndarray]) -> None:
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
-        self._check_grads(grads)
+        gs = self._check_grads(grads)
         self.t += 1
         b1, b2 = self.betas
         bc1 = 1.0 - b1 ** self.t
         bc2_sqrt = np.sqrt(1.0 - b2 ** self.t)
         step_size = self.lr / bc1
         wd = self.weight_decay
-        for k, p in self.params.items():
-            g = grads[k]
+        for k, p, g in zip(self._names, self._arrays, gs):
             if wd:
                 g = g + wd * p
             st = self.state[k]
