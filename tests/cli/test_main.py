@@ -78,3 +78,21 @@ def test_python_dash_m_entry_point():
                           timeout=120)
     assert proc.returncode == 2
     assert "invalid choice: 'frobnicate'" in proc.stderr
+
+
+def test_layer_spec_round_trip_and_rejects():
+    import argparse
+
+    from hypothesis import given
+    from hypothesis import strategies as st
+
+    from verigrad.cli._common import layer_sizes
+
+    @given(st.lists(st.integers(1, 4096), min_size=2, max_size=6), st.sampled_from(["-", ",", "x"]))
+    def round_trip(sizes, sep):
+        assert layer_sizes(sep.join(str(s) for s in sizes)) == sizes
+
+    round_trip()
+    for bad in ("", "16", "2--2", "2-0-2", "2-a-2", "-2-2", "2.5-3"):
+        with pytest.raises(argparse.ArgumentTypeError, match=repr(bad).replace("'", "'")):
+            layer_sizes(bad)
