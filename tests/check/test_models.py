@@ -429,3 +429,46 @@ def test_fast_hook_called_in_chunks_and_agrees_with_generic_path():
     for name in fast:
         a, b = fast[name].numerical, generic[name].numerical
         assert np.max(np.abs(a - b)) <= 1e-9 * (np.max(np.abs(b)) + 1e-12)
+
+
+def test_upcast_option_checks_float32_model_in_float64_and_restores():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((6, 5)).astype(np.float32)
+    y = rng.integers(0, 3, 6)
+    model = nn.NeuralNetwork([nn.Dense(5, 7, seed=1, dtype=np.float32), nn.Tanh(),
+                              nn.Dense(7, 3, seed=2, dtype=np.float32)])
+    before = {k: (v, v.copy()) for k, v in model.params().items()}
+    rep = gradient_check(model, X, y, nn.CrossEntropyLoss(), upcast=True, promote=False)
+    assert rep.passed, str(rep)
+    assert any("upcast" in n for n in rep.notes)
+    generic = gradient_check(model, X, y, nn.CrossEntropyLoss(), upcast=True, promote=False, use_fast_path=False)
+    for name in rep:
+        assert np.allclose(rep[name].numerical, generic[name].numerical, rtol=1e-7, atol=1e-12)
+    for k, (arr, copy) in before.items():
+        assert model.params()[k] is arr and arr.dtype == np.float32
+        assert arr.tobytes() == copy.tobytes()
+
+
+def test_upcast_refused_when_layer_keeps_its_own_references():
+    class Cached(BuggyDense):
+        def __init__(self, *a, **kw):
+            super().__init__(*a, **kw)
+            self.params = {k: v.astype(np.float32) for k, v in self.params.items()}
+            self.W, self.b = self.params["W"], self.params["b"]
+
+        def forward(self, x, training=True):
+            self.x = x
+            return x @ self.W + self.b
+
+        def backward(self, dy):
+            self.grads["W"] = (self.x.T @ dy).astype(np.float32)
+            self.grads["b"] = dy.sum(0).astype(np.float32)
+            return dy @ self.W.T
+
+    rng = np.random.default_rng(1)
+    model = Net([Cached(3, 2, rng)])
+    X = rng.standard_normal((4, 3))
+    rep = gradient_check(model, X, rng.standard_normal((4, 2)), SumMSE(), upcast=True)
+    assert rep.passed, str(rep)
+    assert any("not upcast" in n for n in rep.notes)
+    assert model.layers[0].params["W"] is model.layers[0].W

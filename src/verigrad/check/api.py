@@ -64,6 +64,7 @@ class Options:
     training: bool = True
     check_input: bool = True
     promote: bool = True
+    upcast: bool = False
     name: Optional[str] = None
 
     def generator(self) -> np.random.Generator:
@@ -716,7 +717,9 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
         Explicit tolerance: an entry passes if ``|a-n| <= atol`` or ``|a-n|/(|a|+|n|) <= rtol``.
     **options
         ``method``, ``mode`` ("full", "sample", "fast"), ``k``, ``seed``/``rng``, ``training`` (passed to
-        ``forward``, default True), ``check_input``, ``use_fast_path``, ``promote``, ``raise_on_failure``.
+        ``forward``, default True), ``check_input``, ``use_fast_path``, ``promote``, ``raise_on_failure``,
+        ``upcast`` (default False: temporarily replace float32 arrays in each ``layer.params`` dict by
+        float64 copies for the numerical side; validated, undone in ``finally``).
 
     Returns
     -------
@@ -737,6 +740,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
             raise TypeError(f"model.params()[{nm!r}] must be a NumPy array; got {type(p).__name__}")
         _float_array(p, f"model.params()[{nm!r}]")
     p_guard = _Restorer(list(params.values()))
+    swaps: list[tuple[dict, str, np.ndarray]] = []
     g_before = _safe_grads(model)
     g_guard = _Restorer(list(g_before.values()))
     training = opts.training
@@ -781,6 +785,14 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
                 p_guard.restore()
         eval_eps = eps_of(coarser_dtype(pred_dt))
 
+        upcast_note: Optional[str] = None
+        if opts.upcast and mutated is None:
+            params, swaps, upcast_note = _upcast(model, params, analytic, Xe, y, loss_fn, training)
+            if swaps:
+                extra_forwards += 2 + len(swaps)
+                pred_up = np.asarray(model.forward(Xe.copy(), training=training))
+                eval_eps = eps_of(coarser_dtype(pred_up.dtype if pred_up.dtype.kind == "f" else None))
+
         targets = []
         transposed: set[str] = set()
         fast_ok = opts.use_fast_path and callable(getattr(model, "perturbed_losses", None)) and mutated is None
@@ -806,15 +818,76 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
                              batch_size=batch, transposed=transposed)
         report.n_evals += extra_forwards
+        if upcast_note:
+            report.notes.append(upcast_note)
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None
     finally:
+        _undo_upcast(swaps)
         p_guard.restore()
         g_guard.restore()
         _restore_grads(model, g_before)
     if opts.raise_on_failure:
         report.raise_if_failed()
     return report
+
+
+def _upcast(model: Any, params: Mapping[str, np.ndarray], analytic: dict[str, Any], Xe: np.ndarray, y: Any,
+            loss_fn: Any, training: bool) -> tuple[Mapping[str, np.ndarray], list, Optional[str]]:
+    """Temporarily replace float32/float16 arrays in each ``layer.params`` dict by float64 copies.
+
+    Used only with ``upcast=True``. It is validated: ``model.params()`` must then return the copies, and
+    perturbing each copy at its largest analytic entry must change the loss (a layer that keeps its own
+    references to the old arrays would otherwise look like a zero gradient). On any doubt the original
+    arrays are put back and a note says why. Returns (params to check, swaps to undo, note).
+    """
+    layers = getattr(model, "layers", None)
+    if not isinstance(layers, (list, tuple)):
+        return params, [], "upcast=True needs model.layers with params dicts; not upcast"
+    swaps: list[tuple[dict, str, np.ndarray]] = []
+    for layer in layers:
+        lp = getattr(layer, "params", None)
+        if isinstance(lp, dict):
+            for k, v in list(lp.items()):
+                if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype.itemsize < 8:
+                    lp[k] = v.astype(np.float64)
+                    swaps.append((lp, k, v))
+    if not swaps:
+        return params, [], "upcast=True: no parameter below float64; nothing to upcast"
+    new = model.params()
+    by_id = {id(v): nm for nm, v in new.items()} if isinstance(new, Mapping) else {}
+    names = [by_id.get(id(lp[k])) for lp, k, _ in swaps]
+    ok = None not in names and isinstance(new, Mapping) and set(new) == set(params)
+    if ok:
+        def loss() -> float:
+            return float(to_scalar(loss_fn.forward(model.forward(Xe.copy(), training=training), y), "loss")[0].real)
+
+        l0 = loss()
+        for (lp, k, _), nm in zip(swaps, names):
+            g = np.abs(np.asarray(analytic[nm][0], dtype=np.float64))
+            if not g.size or g.max() == 0:
+                continue
+            i = int(np.argmax(g))
+            arr = lp[k]
+            old = arr.flat[i]
+            arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
+            try:
+                changed = loss() != l0
+            finally:
+                arr.flat[i] = old
+            if not changed:
+                ok = False
+                break
+    if not ok:
+        _undo_upcast(swaps)
+        return params, [], "upcast=True: the model does not read the upcast layer.params arrays; not upcast"
+    return new, swaps, "parameters temporarily upcast to float64 for the numerical side (upcast=True)"
+
+
+def _undo_upcast(swaps: list[tuple[dict, str, np.ndarray]]) -> None:
+    """Put the original parameter arrays back into their ``layer.params`` dicts."""
+    for lp, k, v in swaps:
+        lp[k] = v
 
 
 def _safe_grads(model: Any) -> dict[str, np.ndarray]:
