@@ -201,6 +201,34 @@ def _out_numpy(f: torch.Tensor) -> np.ndarray:
     return np.array(f.cpu().resolve_conj().resolve_neg().numpy(), copy=True)
 
 
+_COARSE_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _upcast(obj: Any) -> Any:
+    if isinstance(obj, torch.Tensor):
+        return obj.double() if obj.dtype in _COARSE_FLOATS else obj
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_upcast(o) for o in obj) if not hasattr(obj, "_fields") else type(obj)(*map(_upcast, obj))
+    if isinstance(obj, dict):
+        return {k: _upcast(v) for k, v in obj.items()}
+    return obj
+
+
+class _Upcast(torch.overrides.TorchFunctionMode):
+    """Every torch function called inside sees float64 instead of float32/16 tensors."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001, ANN204
+        return func(*_upcast(args), **_upcast(kwargs or {}))
+
+
+def _upcasting(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def run(*args: Any) -> Any:
+        with _Upcast():
+            return fn(*args)
+
+    return run
+
+
 def _checker():  # noqa: ANN202 - the checker entry point and report class, imported lazily
     from verigrad.check import check_gradients
     from verigrad.check.report import ModelReport
@@ -288,11 +316,13 @@ def check(
         Names of the inputs in the report (default ``"input0"``, ``"input1"``, ...). Module parameters
         are named as ``named_parameters()`` names them.
     double : bool or None, default None
-        Where the numerical side computes. ``True``: on float64 copies (raise
-        :class:`TorchCheckError` if ``fn`` cannot run in float64). ``False``: on copies in the original
-        dtype (float32 finite differences are much less accurate). ``None``: float64, falling back to the
-        original dtype with a :class:`UserWarning` when ``fn`` raises in float64; the report's
-        ``torch_numeric_dtype`` attribute says which was used.
+        Where the numerical side computes. ``True``: on float64 copies; if ``fn`` raises there (typically
+        because it mixes the inputs with float32 tensors it closes over: data, labels, weights), again
+        with every float32/16 tensor inside ``fn`` upcast to float64 (a torch function mode, noted in
+        the report); :class:`TorchCheckError` if that fails too. ``False``: on copies in the original
+        dtype (float32 finite differences are much less accurate). ``None``: as ``True``, then falling
+        back to the original dtype with a :class:`UserWarning`; the report's ``torch_numeric_dtype``
+        attribute says which was used.
     method : {"central", "richardson", "auto", "complex"}, default "central"
         Finite-difference method of :func:`verigrad.check.check_gradients`. Complex step needs ``fn``
         to accept complex tensors and be complex-analytic, which torch code rarely is: the checker
@@ -504,10 +534,14 @@ def check(
     # perturbed values, not the leftovers of the previous call
     fresh = any(n.startswith("the forward") for n in mutation_notes)
     numeric_dtype = "float64"
-    attempts = [True] if double is True else ([False] if double is False else [True, False])
-    last_exc: BaseException | None = None
-    for dbl in attempts:
-        n_fn, n_inputs, n_params = build(dbl)
+    # tiers: float64 copies; float64 copies with every coarser float tensor inside fn upcast (fn closes
+    # over float32 data or weights); the original dtypes
+    tiers = {True: ["float64", "upcast"], False: ["native"], None: ["float64", "upcast", "native"]}[double]
+    failures: list[str] = []
+    for tier in tiers:
+        n_fn, n_inputs, n_params = build(tier != "native")
+        if tier == "upcast":
+            n_fn = _upcasting(n_fn)
         try:
             with torch.no_grad():
                 f_trial = n_fn(*[x.clone() for x in n_inputs])
@@ -517,22 +551,26 @@ def check(
                     f"{tuple(f_trial.shape)} on the copies"
                 )
         except Exception as exc:  # noqa: BLE001 - any failure of user code in float64 triggers the fallback
-            last_exc = exc
-            if double is None and dbl:
+            failures.append(f"{type(exc).__name__}: {exc}")
+            if tier != tiers[-1]:
                 continue
+            where = "native-dtype" if tier == "native" else "float64"
             raise TorchCheckError(
-                f"fn raised when evaluated on {'float64' if dbl else 'native-dtype'} copies of its "
-                f"inputs: {type(exc).__name__}: {exc}"
+                f"fn raised when evaluated on {where} copies of its inputs: {failures[0]}"
             ) from exc
-        _validate_output(f_trial, "on the float64 copies" if dbl else "on native-dtype copies")
-        if not dbl:
+        _validate_output(f_trial, "on native-dtype copies" if tier == "native" else "on the float64 copies")
+        if tier == "upcast":
+            notes.append(
+                "fn mixes the checked tensors with float32 tensors it holds (data or weights it closes over: "
+                f"{failures[0]}); evaluated in float64 by upcasting every float tensor inside fn"
+            )
+        if tier == "native":
             dtypes = sorted({str(n_inputs[i].dtype).replace("torch.", "") for i in checked}
                             | {str(n_params[n].dtype).replace("torch.", "") for n in param_names})
             numeric_dtype = "/".join(dtypes)
             if double is None:
                 msg = (
-                    "fn cannot run in float64 "
-                    f"({type(last_exc).__name__}: {last_exc}); finite differences computed in the "
+                    f"fn cannot run in float64 ({failures[0]}); finite differences computed in the "
                     f"original dtype {numeric_dtype}, which is much less accurate"
                 )
                 notes.append(msg)

@@ -352,3 +352,40 @@ def test_property_scaled_softmax_gradient_always_fails(n, c, seed, factor):
     report = vt.check(Scaled.apply, _t(seed, n, c, scale=2.0), seed=seed)
     assert not report.passed
     assert report.diagnosis.kind == ("sign" if factor == -1.0 else "scale")
+
+
+# ------------------------------------------------------------------------------------ the seed notebooks
+
+
+def test_seed_003_single_sigmoid_neuron_with_bce():
+    """Seed 003: x (1, 2), W (1, 2), b (1,), a = sigmoid(x W^T + b), BCE against y = 1 (float32)."""
+    x = torch.tensor([[2.0, 1.0]])
+    y = torch.tensor([[1.0]])
+    W = torch.tensor([[0.5, -1.0]], requires_grad=True)
+    b = torch.tensor([0.0], requires_grad=True)
+    bce = torch.nn.BCELoss()
+    report = vt.check(lambda W, b: bce(torch.sigmoid(x @ W.T + b), y), W, b, names=["W", "b"])
+    assert report.passed, str(report)
+    assert list(report) == ["W", "b"]
+    # the notebook's printed values: dL/dW = [[-1.0, -0.5]], dL/db = [-0.5] (dLdf = 1 for a scalar loss)
+    np.testing.assert_allclose(report["W"].analytic, [[-1.0, -0.5]], rtol=1e-6)
+    np.testing.assert_allclose(report["b"].analytic, [-0.5], rtol=1e-6)
+    assert W.grad is None and b.grad is None
+
+
+def test_seed_004_explicit_parameters_two_layer_net():
+    """Seed 004: W1, b1, W2, b2 as explicit tensors, ReLU hidden layer, cross-entropy on logits."""
+    gen = torch.Generator().manual_seed(0)
+    X = torch.randn(32, 2, generator=gen)
+    y = (X[:, 0] > 0).long()
+    W1 = (0.1 * torch.randn(2, 16, generator=gen)).requires_grad_()
+    b1 = torch.zeros(16, requires_grad=True)
+    W2 = (0.1 * torch.randn(16, 2, generator=gen)).requires_grad_()
+    b2 = torch.zeros(2, requires_grad=True)
+
+    def loss(W1, b1, W2, b2):
+        return torch.nn.functional.cross_entropy(torch.relu(X @ W1 + b1) @ W2 + b2, y)
+
+    report = vt.check(loss, W1, b1, W2, b2, names=["W1", "b1", "W2", "b2"])
+    assert report.passed, str(report)
+    assert [report[k].shape for k in report] == [(2, 16), (16,), (16, 2), (2,)]

@@ -244,3 +244,27 @@ def test_probe_passes_correct_module_parameters_and_leaves_them_untouched():
     assert all(len(report[k].probes) == 4 for k in report)
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
+
+
+def test_fn_closing_over_float32_tensors_still_evaluated_in_float64():
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh())  # float32, held by the closure
+    data = torch.randn(5, 3)
+    x = _t(23, 5, 3, dtype=torch.float32)
+    report = vt.check(lambda a: model(a + data), x)
+    assert report.passed, str(report)
+    assert report.torch_numeric_dtype == "float64"
+    assert any("upcasting" in n for n in report.torch_notes)
+    # accuracy of float64 finite differences (float32 ones would be ~1e-3 off)
+    assert report["input0"].max_abs_error < 1e-5
+
+    class Bad(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * data
+
+        @staticmethod
+        def backward(ctx, g):
+            return g * data * 2
+
+    assert vt.check(Bad.apply, x).diagnosis.kind == "scale"
