@@ -260,3 +260,12 @@ def test_forward_batch_bad_shapes():
         CrossEntropyLoss().forward_batch(np.zeros((3, 4)), np.array([0, 1, 2]))
     with pytest.raises(ValueError, match=r"\(2, 3\).*\(2, 2\)"):
         MSELoss().forward_batch(np.zeros((5, 2, 3)), np.zeros((2, 2)))
+
+
+def test_ce_backward_after_inplace_change_of_labels_is_not_stale():
+    z = np.random.default_rng(1).standard_normal((3, 4))
+    y = np.array([0, 1, 2])
+    loss = CrossEntropyLoss()
+    loss.forward(z, y)
+    y[0] = 3
+    np.testing.assert_array_equal(loss.backward(z, y), CrossEntropyLoss().backward(z, y.copy()))

@@ -393,9 +393,13 @@ class CrossEntropyLoss(Loss):
         if self.from_logits:
             if labels is not None:
                 loss, e, se = _softmax_ce_labels_forward(pred, labels)
-                # Remember the exponentials so that backward on the *same, unchanged* array skips
+                # Remember the exponentials so that backward on the *same, unchanged* arrays skips
                 # recomputing them (checked by identity and by value, so in-place edits are safe).
-                self._cache = (pred_in, (pred.shape, pred.tobytes()), y, labels, e, se)
+                if type(pred_in) is np.ndarray and type(y) is np.ndarray:
+                    key = (pred.shape, pred.tobytes(), y.shape, y.tobytes())
+                    self._cache = (pred_in, key, y, labels, e, se)
+                else:
+                    self._cache = None
                 return float(loss)
             return float(_softmax_ce_forward(pred, labels, targets))
         n = pred.shape[0]
@@ -407,7 +411,7 @@ class CrossEntropyLoss(Loss):
         """``dL/dpred`` : ndarray of shape (N, C)."""
         cache = self._cache
         if cache is not None and cache[0] is pred and cache[2] is y and self.from_logits:
-            if isinstance(pred, np.ndarray) and (pred.shape, pred.tobytes()) == cache[1]:
+            if (pred.shape, pred.tobytes(), y.shape, y.tobytes()) == cache[1]:
                 # same logits and labels as the last forward (already validated there)
                 _, _, _, labels, e, se = cache
                 return _softmax_ce_labels_backward(e, se, labels)
