@@ -13,17 +13,6 @@ __all__ = ["NeuralNetwork", "Sequential"]
 
 _REQUIRED = ("forward", "backward", "params", "grads")
 
-_NAMES: dict[tuple[str, int], str] = {}
-
-
-def _name(key: str, index: int) -> str:
-    """``"<key>_<index>"`` (memoised: params()/grads() are called every training step)."""
-    try:
-        return _NAMES[key, index]
-    except KeyError:
-        name = _NAMES[key, index] = f"{key}_{index}"
-        return name
-
 
 class NeuralNetwork:
     """Layers applied in order; backward runs them in reverse.
@@ -200,7 +189,7 @@ class NeuralNetwork:
             p = layer.params
             if p:
                 for k, v in p.items():
-                    out[_name(k, i)] = v
+                    out[f"{k}_{i}"] = v
         return out
 
     def grads(self) -> dict[str, np.ndarray]:
@@ -210,7 +199,7 @@ class NeuralNetwork:
             g = layer.grads
             if g:
                 for k, v in g.items():
-                    out[_name(k, i)] = v
+                    out[f"{k}_{i}"] = v
         return out
 
     @property
