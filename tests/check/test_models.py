@@ -472,3 +472,27 @@ def test_upcast_refused_when_layer_keeps_its_own_references():
     assert rep.passed, str(rep)
     assert any("not upcast" in n for n in rep.notes)
     assert model.layers[0].params["W"] is model.layers[0].W
+
+
+def test_model_whose_forward_takes_no_training_flag():
+    class M:
+        def __init__(self):
+            self.W = np.random.default_rng(0).standard_normal((3, 2))
+
+        def forward(self, X):
+            self.X = X
+            return X @ self.W
+
+        def backward(self, g):
+            self.g = self.X.T @ g
+            return g @ self.W.T
+
+        def params(self):
+            return {"W": self.W}
+
+        def grads(self):
+            return {"W": self.g}
+
+    X = np.random.default_rng(1).standard_normal((4, 3))
+    rep = gradient_check(M(), X, np.zeros((4, 2)), SumMSE())
+    assert rep.passed and set(rep) == {"W", "input"}

@@ -746,7 +746,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
     training = opts.training
     try:
         Xa = X.copy()
-        pred = model.forward(Xa, training=training)
+        pred = _layer_forward(model, Xa, training)
         mutated_parts = []
         if not _same_bits(Xa, X):
             mutated_parts.append("X")
@@ -775,7 +775,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
             try:
                 X64 = X.astype(np.float64)
                 extra_forwards += 1
-                pr = np.asarray(model.forward(X64.copy(), training=training))
+                pr = np.asarray(_layer_forward(model, X64.copy(), training))
                 if pr.dtype == np.float64:
                     Xe = X64
                     pred_dt = pr.dtype
@@ -790,7 +790,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
             params, swaps, upcast_note = _upcast(model, params, analytic, Xe, y, loss_fn, training)
             if swaps:
                 extra_forwards += 2 + len(swaps)
-                pred_up = np.asarray(model.forward(Xe.copy(), training=training))
+                pred_up = np.asarray(_layer_forward(model, Xe.copy(), training))
                 eval_eps = eps_of(coarser_dtype(pred_up.dtype if pred_up.dtype.kind == "f" else None))
 
         targets = []
@@ -812,7 +812,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
             targets.append(Target("input", Xe, dX.astype(np.float64), eval_eps, ea, analytic_dtype=adt))
 
         def loss() -> Any:
-            return loss_fn.forward(model.forward(Xe, training=training), y)
+            return loss_fn.forward(_layer_forward(model, Xe, training), y)
 
         batch = int(X.shape[0]) if X.ndim >= 1 else None
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
@@ -860,7 +860,7 @@ def _upcast(model: Any, params: Mapping[str, np.ndarray], analytic: dict[str, An
     ok = None not in names and isinstance(new, Mapping) and set(new) == set(params)
     if ok:
         def loss() -> float:
-            return float(to_scalar(loss_fn.forward(model.forward(Xe.copy(), training=training), y), "loss")[0].real)
+            return float(to_scalar(loss_fn.forward(_layer_forward(model, Xe.copy(), training), y), "loss")[0].real)
 
         l0 = loss()
         for (lp, k, _), nm in zip(swaps, names):
@@ -911,9 +911,12 @@ def _restore_grads(model: Any, before: dict[str, np.ndarray]) -> None:
 
 
 def _layer_forward(layer: Any, x: np.ndarray, training: bool) -> Any:
+    """``layer.forward(x, training=...)``, or ``layer.forward(x)`` when it takes no ``training`` flag."""
     try:
         return layer.forward(x, training=training)
-    except TypeError:
+    except TypeError as exc:
+        if "training" not in str(exc):
+            raise
         return layer.forward(x)
 
 
