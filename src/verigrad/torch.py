@@ -139,6 +139,25 @@ def _call(fn: Callable[..., Any], args: Sequence[torch.Tensor]) -> Any:
     return fn(*args)
 
 
+def _selecting(fn: Callable[..., Any], output: int | Callable[[Any], Any] | None) -> Callable[..., Any]:
+    """``fn`` followed by the ``output`` selector (index into a tuple result, or a callable)."""
+    if output is None:
+        return fn
+
+    def run(*args: Any) -> Any:
+        res = fn(*args)
+        if callable(output):
+            return output(res)
+        try:
+            return res[output]
+        except (IndexError, TypeError, KeyError) as exc:
+            raise TypeError(
+                f"output={output!r} cannot select from fn's result, a {type(res).__name__}: {exc}"
+            ) from exc
+
+    return run
+
+
 def _validate_output(out: Any, where: str) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
         if not (out.is_floating_point()):
@@ -150,8 +169,8 @@ def _validate_output(out: Any, where: str) -> torch.Tensor:
     hint = ""
     if isinstance(out, (tuple, list)):
         hint = (
-            f" (a {type(out).__name__} of {len(out)} items: check one output at a time, "
-            "e.g. lambda *a: fn(*a)[0])"
+            f" (a {type(out).__name__} of {len(out)} items: check one output at a time with output=0, "
+            "output=1, ... or output=callable)"
         )
     raise TypeError(
         f"fn must return a torch.Tensor; {where} it returned a {type(out).__name__}{hint}."
@@ -285,6 +304,7 @@ def check(
     method: str = "central",
     num_threads: int | None = 1,
     probe: bool = False,
+    output: int | Callable[[Any], torch.Tensor] | None = None,
     **options: Any,
 ) -> ModelReport:
     """Check the gradients torch autograd computes for ``fn`` against finite differences.
@@ -332,6 +352,10 @@ def check(
         is small, and on a busy machine handing a 1000-entry op to a second thread costs more than the
         op (measured: ``tanh`` of 40x30 float64 takes 14 us on one thread, 80-200 us on two). ``None``
         keeps torch's setting (better for a large module, where every evaluation is heavy).
+    output : int or callable, optional
+        Selects the checked tensor when ``fn`` returns several (``nn.LSTM`` returns
+        ``(out, (h, c))``): an index (``output=0``) or a callable applied to the result
+        (``output=lambda r: r[1][0]``). The module's parameters are still checked.
     probe : bool, default False
         Also check each tensor at the checker's probe points (the tensor scaled by 10 and by 0.1,
         shifted by 1, negated), recomputing torch's analytic gradient there: catches backward passes
@@ -412,6 +436,10 @@ def check(
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
     if double not in (None, True, False):
         raise TypeError(f"double must be True, False or None, got {double!r}")
+    if output is not None and not callable(output) and (
+        isinstance(output, bool) or not isinstance(output, (int, np.integer))
+    ):
+        raise TypeError(f"output must be an index or a callable, got {output!r}")
     if num_threads is not None and (
         isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1
     ):
@@ -478,7 +506,7 @@ def check(
         x.detach().clone().requires_grad_(i in checked) for i, x in enumerate(inputs)
     ]
     a_module = _deepcopy_module(module) if module is not None else None
-    a_fn = a_module if a_module is not None else fn
+    a_fn = _selecting(a_module if a_module is not None else fn, output)
     a_params = dict(a_module.named_parameters()) if a_module is not None else {}
     orig_params = dict(module.named_parameters()) if module is not None else {}
     targets = [_Target(input_names[i], inputs[i], a_inputs[i]) for i in checked]
@@ -540,6 +568,7 @@ def check(
     failures: list[str] = []
     for tier in tiers:
         n_fn, n_inputs, n_params = build(tier != "native")
+        n_fn = _selecting(n_fn, output)
         if tier == "upcast":
             n_fn = _upcasting(n_fn)
         try:

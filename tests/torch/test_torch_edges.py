@@ -268,3 +268,20 @@ def test_fn_closing_over_float32_tensors_still_evaluated_in_float64():
             return g * data * 2
 
     assert vt.check(Bad.apply, x).diagnosis.kind == "scale"
+
+
+def test_output_selector_for_modules_with_tuple_results():
+    torch.manual_seed(5)
+    lstm = torch.nn.LSTM(3, 4, batch_first=True)
+    x = _t(24, 2, 5, 3, dtype=torch.float32)
+    with pytest.raises(TypeError, match="output=0"):
+        vt.check(lstm, x)
+    report = vt.check(lstm, x, output=0)
+    assert report.passed, str(report)
+    assert list(report) == ["input0", "weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"]
+    report = vt.check(lstm, x, output=lambda r: r[1][1], mode="sample", k=8)  # the final cell state
+    assert report.passed, str(report)
+    with pytest.raises(TypeError, match="output=5 cannot select"):
+        vt.check(lstm, x, output=5)
+    with pytest.raises(TypeError, match="output must be an index or a callable"):
+        vt.check(lstm, x, output="h")
