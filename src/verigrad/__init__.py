@@ -13,6 +13,7 @@ The main names are re-exported here; each lives in its own place:
 from verigrad.check import (
     GradientCheckError,
     GradientReport,
+    LayersReport,
     ModelReport,
     check_gradients,
     check_layers,
@@ -37,6 +38,7 @@ from verigrad.nn import (
     Softmax,
     Tanh,
 )
+from verigrad.testing import assert_gradients, assert_model_gradients
 from verigrad.train import History, accuracy, evaluate, fit, predict
 
 __version__ = "0.1.0"
@@ -77,5 +79,8 @@ __all__ = [
     "check_layers",
     "GradientReport",
     "ModelReport",
+    "LayersReport",
     "GradientCheckError",
+    "assert_gradients",
+    "assert_model_gradients",
 ]
