@@ -528,6 +528,13 @@ def check(
 
     with torch.enable_grad():
         out = _validate_output(_call(a_fn, a_inputs), "called on the inputs")
+        finite = torch.isfinite(out.detach())
+        if not bool(finite.all()):
+            first = tuple(int(i) for i in torch.nonzero(~finite)[0]) if out.dim() else ()
+            raise ValueError(
+                f"fn's output is not finite at the given inputs (first NaN/inf at index {first}); "
+                "a gradient check needs a finite output"
+            )
         mutated("forward")
         g_np = _make_dLdf(dLdf, out, rng)
         if out.requires_grad:
@@ -545,6 +552,14 @@ def check(
     grads: dict[str, np.ndarray] = {}
     for t, g in zip(targets, got):
         grads[t.name] = _grad_numpy(g, t.analytic, t.name, notes)
+        bad = ~np.isfinite(grads[t.name])
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0]) if bad.ndim else ()
+            raise ValueError(
+                f"torch's backward returned {int(bad.sum())} non-finite value(s) (NaN or inf) in the gradient "
+                f"of {t.name}, first at index {first}: {grads[t.name][first]}; the output is finite, so a "
+                "correct backward must be finite too (a division by zero or log(0) in the backward?)"
+            )
 
     # ---- numerical side: float64 copies; the checker perturbs one tensor at a time
     def build(double_: bool):

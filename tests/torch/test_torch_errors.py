@@ -101,3 +101,19 @@ def test_errors_leave_caller_tensors_untouched():
     with pytest.raises(TypeError):
         vt.check(lambda a: (a.detach().mul_(2), a), x)  # writes into its argument, then fails
     assert torch.equal(x, before) and x.grad is None
+
+
+def test_nan_in_the_backward_is_named():
+    class NanBack(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            return x * 2
+
+        @staticmethod
+        def backward(ctx, g):
+            out = g * 2
+            out[1] = float("nan")
+            return out
+
+    with pytest.raises(ValueError, match=r"non-finite value\(s\) .* gradient of input0, first at index \(1,\)"):
+        vt.check(NanBack.apply, _x(3))
