@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from verigrad.check.report import ModelReport
 
 __all__ = [
+    "PARITY_TOLERANCES",
     "TorchCheckError",
     "check",
     "ParityEntry",
