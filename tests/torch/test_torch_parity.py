@@ -230,3 +230,34 @@ def test_parity_bad_arguments():
 
     with pytest.raises(TypeError, match="loss OtherLoss has no torch equivalent"):
         vt.parity(model, X=X, y=y, loss=OtherLoss())
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ACTS = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "leaky": lambda: LeakyReLU(0.05), "none": None}
+
+
+@settings(max_examples=15)
+@given(
+    widths=st.lists(st.integers(1, 6), min_size=1, max_size=3),
+    acts=st.lists(st.sampled_from(sorted(_ACTS)), min_size=3, max_size=3),
+    n=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+    f32=st.booleans(),
+)
+def test_property_random_networks_match_torch(widths, acts, n, seed, f32):
+    dtype = np.float32 if f32 else np.float64
+    rng = np.random.default_rng(seed)
+    sizes = [D] + widths + [C]
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(Dense(sizes[i], sizes[i + 1], seed=seed + i, dtype=dtype))
+        make = _ACTS[acts[i % len(acts)]]
+        if make is not None and i < len(sizes) - 2:
+            layers.append(make())
+    model = NeuralNetwork(layers)
+    X = rng.standard_normal((n, D)).astype(dtype)
+    report = vt.parity(model, X=X, y=rng.integers(0, C, n), loss=CrossEntropyLoss())
+    assert report.passed, str(report)
+    assert len([e for e in report.entries if e.name.startswith("W_")]) == len(sizes) - 1
