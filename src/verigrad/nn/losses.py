@@ -51,7 +51,7 @@ def _labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
     Viewing signed integers as unsigned maps negatives to huge values, so one comparison suffices.
     """
     u = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.dtype.itemsize])
-    return np.count_nonzero(u >= n_classes) == 0
+    return bool(np.maximum.reduce(u) < n_classes)
 
 
 _UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
@@ -250,23 +250,36 @@ def _softmax_ce_forward(z: np.ndarray, labels: np.ndarray | None, targets: np.nd
     return ((targets.sum(axis=-1) * lse).sum(axis=-1) - (targets * z).sum(axis=(-2, -1))) / n
 
 
+def _row_reduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(a, axis=1)`` for a 2-D ``a``, fast when rows are short.
+
+    NumPy reduces short C-ordered rows slowly (a few microseconds for (128, 10)); reducing a
+    Fortran-ordered copy walks whole columns instead and gives bit-identical results (the same
+    sequential order over the few columns).
+    """
+    if a.shape[1] <= 32:
+        a = np.asfortranarray(a)
+    return ufunc.reduce(a, axis=1)
+
+
 def _softmax_ce_labels_forward(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
     """Softmax cross-entropy of logits ``z`` (N, C) with integer ``labels`` (N,).
 
-    Returns the loss, ``e = exp(z - max_row(z))`` and its row sums (reused by the backward pass).
+    Returns the loss, ``e = exp(z - max_row(z))`` and its row sums of shape (N,) (reused by the
+    backward pass).
     """
     n = z.shape[0]
-    shifted = z - np.maximum.reduce(z, axis=1, keepdims=True)
+    shifted = z - _row_reduce(np.maximum, z)[:, None]
     e = np.exp(shifted)
-    se = np.add.reduce(e, axis=1, keepdims=True)
-    loss = np.add.reduce(np.log(se[:, 0]) - shifted[np.arange(n), labels]) / n
+    se = _row_reduce(np.add, e)
+    loss = np.add.reduce(np.log(se) - shifted[np.arange(n), labels]) / n
     return loss, e, se
 
 
 def _softmax_ce_labels_backward(e: np.ndarray, se: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """``(softmax(z) - onehot(labels)) / N`` from ``e = exp(z - max_row(z))`` and its row sums ``se``."""
     n = e.shape[0]
-    g = e / (se * n)
+    g = e / (se * n)[:, None]
     g[np.arange(n), labels] -= 1.0 / n
     return g
 
