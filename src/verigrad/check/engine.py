@@ -35,6 +35,14 @@ C_ROUND = 2.0
 C_ANALYTIC = 16.0
 #: weight of the measured spread between step sizes (truncation + noise) in the tolerance
 C_SPREAD = 1.5
+#: gross errors: ``|a - n|`` above this multiple of the tolerance (rounding + truncation spread + analytic
+#: round-off) ...
+GROSS_FACTOR = 1e3
+#: ... and a relative error ``|a - n| / (|a| + |n|)`` above this ...
+GROSS_REL = 1e-2
+#: ... and smooth one-sided derivatives: this multiple of the departure of their gaps from linear scaling
+#: in the step (a kink or noise between ``x - 2h`` and ``x + 2h``) still below ``|a - n|``
+GROSS_SMOOTH = 100.0
 #: number of step sizes of the one-sided (kink) analysis, each 4 times smaller
 KINK_LEVELS = 3
 #: at most this many failing entries per tensor get the kink analysis
@@ -44,6 +52,12 @@ C_NOISE = 4.0
 #: points along an entry for the noise measurement, and entries measured per tensor at most
 NOISE_POINTS = 6
 NOISE_SAMPLE = 32
+#: entries per tensor whose noise is always measured (those closest to passing) when noise could matter
+NOISE_FEW = 4
+#: the other entries are measured only when the noise they would need to pass is within this factor of
+#: the largest measured (or a-priori, ``eps * |L|``) noise; beyond it they are judged with the largest
+#: measured value
+NOISE_MARGIN = 1e3
 #: spacings of the noise measurement, as fractions of the step (small: no smooth part; large: no
 #: quantisation plateau when L is rounded at the scale of a large intermediate)
 NOISE_SPACINGS = (0.01, 2.0)
@@ -186,6 +200,42 @@ class Context:
 
 
 @dataclass
+class Sided:
+    """Loss values ``L(x + h+ e_i)``, ``L(x - h- e_i)`` of a central difference, and its effective steps.
+
+    Attributes
+    ----------
+    values : ndarray of shape (n, 2)
+        Column 0 at ``x + h``, column 1 at ``x - h``.
+    effective : ndarray of shape (n, 2)
+        The steps actually taken (column 0 positive, column 1 negative).
+    """
+
+    values: np.ndarray
+    effective: np.ndarray
+
+    def gap(self, L0: float) -> np.ndarray:
+        """``|dp - dm|``: the gap between the one-sided derivatives (forward and backward) at ``x``.
+
+        ``dp = (L(x+h) - L0) / h+`` and ``dm = (L0 - L(x-h)) / h-``. For a smooth ``L`` the gap is
+        ``~ h |L''|`` plus rounding; a kink (or a large noise) between ``x - h`` and ``x + h`` makes it
+        of the order of the jump in slope.
+
+        Returns
+        -------
+        ndarray of shape (n,)
+        """
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            dp = (self.values[:, 0] - L0) / self.effective[:, 0]
+            dm = (L0 - self.values[:, 1]) / (-self.effective[:, 1])
+            return np.abs(dp - dm)
+
+    def take(self, sel: np.ndarray) -> Sided:
+        """The rows ``sel``."""
+        return Sided(self.values[sel], self.effective[sel])
+
+
+@dataclass
 class EntryResult:
     """Judgement of a set of entries (flat indices) of one target."""
 
@@ -266,6 +316,17 @@ def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     lmax : ndarray of shape (n,)
         ``max(|L(x+h)|, |L(x-h)|)``: the magnitude that sets the rounding error of the difference.
     """
+    d, half_width, lmax, _ = central_sided(target, obj, idx, h, use_fast)
+    return d, half_width, lmax
+
+
+def central_sided(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
+                  use_fast: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray, Sided]:
+    """:func:`central`, also returning the loss values and effective steps it used (:class:`Sided`).
+
+    The values let the caller form the one-sided derivatives ``(L(x+h) - L(x)) / h+`` and
+    ``(L(x) - L(x-h)) / h-`` without evaluating ``L`` again.
+    """
     steps = np.stack([h, -h], axis=1)
     vals, eff = perturbed(target, obj, idx, steps, use_fast)
     width = eff[:, 0] - eff[:, 1]
@@ -289,9 +350,11 @@ def central(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
             d[bad] = (v2[:, 0] - v2[:, 1]) / w2
         width[bad] = w2
         lmax[bad] = np.max(np.abs(v2), axis=1)
+        vals[bad] = v2
+        eff[bad] = e2
         bad = bad[~np.isfinite(d[bad])]
     lmax = np.where(np.isfinite(lmax), lmax, 0.0)
-    return d, width / 2.0, lmax
+    return d, width / 2.0, lmax, Sided(vals, eff)
 
 
 def _rounding(eps: float, lscale: float, half_width: np.ndarray) -> np.ndarray:
@@ -374,6 +437,69 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     return np.full(m, float(sig.max()) if sig.size else 0.0)
 
 
+def _gross(a: np.ndarray, n: np.ndarray, diff: np.ndarray, tol: np.ndarray, gaps: list[np.ndarray]) -> np.ndarray:
+    """Entries whose error is gross: no rounding, truncation, noise or kink can explain it.
+
+    Parameters
+    ----------
+    a, n, diff, tol : ndarray of shape (m,)
+        Analytic value, numerical estimate (after Richardson), ``|a - n|``, and the tolerance without
+        measured noise (rounding + ``C_SPREAD`` * spread between step sizes + analytic round-off).
+    gaps : list of 3 ndarray of shape (m,)
+        ``|dp - dm|`` (forward minus backward one-sided derivative) at steps ``h/2``, ``h``, ``2h``.
+
+    Returns
+    -------
+    ndarray of bool, shape (m,)
+        ``diff > GROSS_FACTOR * tol``, ``diff / (|a| + |n|) > GROSS_REL``, and the one-sided derivatives
+        are smooth on ``[x - 2h, x + 2h]``: for a smooth ``L`` the gap is ``~ step * |L''|``, so it doubles
+        with the step; the departures ``|gap(h) - 2 gap(h/2)|`` and ``|gap(2h) - 2 gap(h)|`` (a kink
+        between the points, whose gap does not shrink with the step, or noise, which grows as the step
+        shrinks) must be below ``diff / GROSS_SMOOTH``. Then a kink or noise could move the estimate by
+        a small fraction of ``diff`` at most, and the analytic value is far outside any one-sided hull.
+    """
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        rel = diff / (np.abs(a) + np.abs(n))
+        g12, g1, g2 = gaps
+        rough = np.maximum(np.abs(g1 - 2 * g12), np.abs(g2 - 2 * g1))
+        return (np.isfinite(diff) & np.isfinite(rough) & (diff > GROSS_FACTOR * tol) & (rel > GROSS_REL)
+                & (GROSS_SMOOTH * rough < diff))
+
+
+def _sampled_noise(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray, sigma_need: np.ndarray,
+                   cand: np.ndarray, floor: np.ndarray, use_fast: bool, notes: list[str]) -> np.ndarray:
+    """Measured noise of ``L`` for the entries ``cand`` (positions into ``idx``), sparingly.
+
+    The ``NOISE_FEW`` entries that need the least noise to pass are measured (:func:`noise_level`);
+    of the others, those whose needed noise ``sigma_need`` is within ``NOISE_MARGIN`` of the largest
+    measured value (or of their a-priori noise ``floor = eps * |L|``) are measured too, the rest get
+    the largest measured value (far too small to change their verdict).
+
+    Returns
+    -------
+    ndarray of shape (len(cand),)
+        Standard deviation of ``L`` along each candidate entry.
+    """
+    out = np.zeros(len(idx))
+    order = cand[np.argsort(sigma_need[cand], kind="stable")]
+    first = order[:NOISE_FEW]
+    out[first] = noise_level(target, obj, idx[first], h[first], use_fast)
+    rest = order[NOISE_FEW:]
+    if rest.size:
+        ref = float(np.max(out[first]))
+        with np.errstate(invalid="ignore", over="ignore"):
+            plausible = sigma_need[rest] <= NOISE_MARGIN * np.maximum(ref, floor[rest])
+        more = rest[plausible]
+        if more.size:
+            out[more] = noise_level(target, obj, idx[more], h[more], use_fast)
+        skipped = rest[~plausible]
+        if skipped.size:
+            out[skipped] = float(np.max(out[np.concatenate([first, more])]))
+            notes.append(f"noise of L measured on {len(cand) - skipped.size} of {len(cand)} failing entries; "
+                         f"{skipped.size} fail by more than {NOISE_MARGIN:g} times that noise")
+    return out[cand]
+
+
 def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool = True) -> EntryResult:
     """Estimate and judge the entries ``idx`` of ``target`` (steps 1-4 of the module docstring)."""
     obj = ctx.objective
@@ -386,6 +512,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
     # 1. primary estimate and its error estimate
     method = ctx.method
     central_h: Optional[np.ndarray] = None
+    sided_h: Optional[Sided] = None
     ls = np.full(idx.shape, float(ctx.lscale))
     if method == "complex" and target.complex_derivative is not None:
         hc = np.full(idx.shape, 1e-20) * np.maximum(np.abs(np.asarray(target.live.flat[idx], float)), 1.0)
@@ -394,7 +521,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         err = C_ROUND * EPS64 * (np.abs(n) + gmax)
         err_ref = err
     elif method == "richardson":
-        d1, w1, lm = central(target, obj, idx, h, use_fast)
+        d1, w1, lm, sided_h = central_sided(target, obj, idx, h, use_fast)
         d2, _, _ = central(target, obj, idx, h / 2, use_fast)
         d3, w3, _ = central(target, obj, idx, h / 4, use_fast)
         ls = np.maximum(ctx.lscale, lm)
@@ -405,8 +532,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         err_ref = np.abs(n - r2) + 3 * _rounding(EPS64, ls, w3)
         central_h = d1
     else:
-        n, w, lm = central(target, obj, idx, h, use_fast)
-        central_h = n
+        n, w, lm, sided_h = central_sided(target, obj, idx, h, use_fast)
+        central_h = n.copy()
         ls = np.maximum(ctx.lscale, lm)
         err = _rounding(eps_e, ls, w)
         err_ref = _rounding(EPS64, ls, w)
@@ -422,17 +549,19 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
 
     # 2-3. suspicious entries: central differences at 2h and h/2 as well. Two Richardson combinations
     # remove the h**2 truncation term; the better one becomes the estimate and their spread (higher
-    # order truncation + noise) enters the tolerance.
+    # order truncation + noise) enters the tolerance. Gross errors stop there; the others get the
+    # measured noise of L (a few entries per tensor, more only where it could change the verdict).
     sus = np.flatnonzero(~ok & finite)
+    gross = np.zeros(idx.shape, dtype=bool)
     if sus.size and not ctx.explicit:
         hs = h[sus]
-        if central_h is not None:
-            ch, wh = central_h[sus], None
+        if central_h is not None and sided_h is not None:
+            ch, s1 = central_h[sus], sided_h.take(sus)
         else:
-            ch, wh, lm = central(target, obj, idx[sus], hs, use_fast)
+            ch, _, lm, s1 = central_sided(target, obj, idx[sus], hs, use_fast)
             ls[sus] = np.maximum(ls[sus], lm)
-        c2, _, lm2 = central(target, obj, idx[sus], 2 * hs, use_fast)
-        c12, w12, lm12 = central(target, obj, idx[sus], hs / 2, use_fast)
+        c2, _, lm2, s2 = central_sided(target, obj, idx[sus], 2 * hs, use_fast)
+        c12, w12, lm12, s12 = central_sided(target, obj, idx[sus], hs / 2, use_fast)
         ls[sus] = np.maximum(ls[sus], np.maximum(lm2, lm12))
         with np.errstate(invalid="ignore", over="ignore"):
             r_h = (4 * ch - c2) / 3
@@ -442,23 +571,48 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         use = np.isfinite(r_h)
         if method != "complex":
             n[sus[use]] = r_h[use]
-        sigma = noise_level(target, obj, idx[sus], hs, use_fast)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            measured = C_NOISE * sigma / np.maximum(w12 * 2, np.finfo(np.float64).tiny)
-        round_r = 0.5 * _rounding(eps_e, ls[sus], w12 * 2) + measured
-        round_r_ref = 0.5 * _rounding(EPS64, ls[sus], w12 * 2) + measured
+        tol_first = tol[sus].copy()
+        w_r = np.maximum(w12 * 2, np.finfo(np.float64).tiny)
+        base_r = 0.5 * _rounding(eps_e, ls[sus], w12 * 2)
         atol_s = C_ANALYTIC * target.analytic_eps * (np.abs(n[sus]) + gmax)
-        tol[sus] = np.maximum(tol[sus], round_r + C_SPREAD * spread + atol_s) if method == "complex" \
-            else round_r + C_SPREAD * spread + atol_s
-        tol_ref[sus] = round_r_ref + C_SPREAD * spread + C_ANALYTIC * EPS64 * (np.abs(n[sus]) + gmax)
-        estimate[sus] = round_r + spread
+        # tolerances before any noise measurement (the measured noise only adds to them)
+        tol_nn = base_r + C_SPREAD * spread + atol_s
+        if method == "complex":
+            tol_nn = np.maximum(tol_first, tol_nn)
+        tol_ref_nn = 0.5 * _rounding(EPS64, ls[sus], w12 * 2) + C_SPREAD * spread + C_ANALYTIC * EPS64 * (
+            np.abs(n[sus]) + gmax)
         with np.errstate(invalid="ignore"):
             diff = np.abs(a - n)
-        ok[sus] = diff[sus] <= tol[sus]
+        d_s = diff[sus]
+        g_s = _gross(a[sus], n[sus], d_s, np.maximum(tol_first, tol_nn),
+                     [s12.gap(ctx.L0), s1.gap(ctx.L0), s2.gap(ctx.L0)])
+        gross[sus] = g_s
+        # the noise of L matters where the verdict (or ok versus precision) could still change
+        coarse = max(eps_e, target.analytic_eps) > EPS64
+        with np.errstate(invalid="ignore"):
+            fails_nn = ~(d_s <= tol_nn)
+            needs = ~g_s & (fails_nn | (coarse & ~(d_s <= tol_ref_nn)))
+            # noise (standard deviation of L) that would make the entry pass
+            short = np.where(fails_nn, d_s - tol_nn, d_s - tol_ref_nn)
+            sigma_need = np.maximum(short, 0.0) * w_r / C_NOISE
+        sigma = np.zeros(len(sus))
+        cand = np.flatnonzero(needs)
+        if cand.size:
+            sigma[cand] = _sampled_noise(target, obj, idx[sus], hs, sigma_need, cand,
+                                         eps_e * ls[sus], use_fast, notes)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            measured = C_NOISE * sigma / w_r
+        tol[sus] = tol_nn + measured
+        tol_ref[sus] = tol_ref_nn + measured
+        estimate[sus] = base_r + measured + spread
+        ok[sus] = d_s <= tol[sus]
+        if g_s.any():
+            notes.append(f"{int(g_s.sum())} entries wrong by far more than any rounding, truncation or kink "
+                         "could explain: not analysed further")
 
     # 4. kinks: retry at a much smaller step, then compare one-sided derivatives
     status = np.where(ok, OK, FAIL).astype(np.int8)
-    bad = np.flatnonzero(~ok)
+    bad = np.flatnonzero(~ok & ~gross)
     if bad.size > KINK_MAX:
         # a massive failure is not a set of kinks: investigate the entries closest to passing only
         with np.errstate(divide="ignore", invalid="ignore"):
