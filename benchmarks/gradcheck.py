@@ -17,7 +17,10 @@ weights and data:
                     ``mode="fast"`` (its cost in forward+backward equivalents and ``report.n_evals``).
 
 The contenders are interleaved (one run of each per round, the order rotating), and the tables give
-medians over rounds; the slow contenders run fewer rounds (one at 1e5 parameters). Accuracy: the
+medians over rounds; the slow contenders run fewer rounds (one at 1e5 parameters). By default NumPy's
+BLAS and torch are pinned to one thread each (``--threads``): on the shared 2-core machine torch with
+two threads stalls on its thread pool (gradcheck slow at 1e3 parameters: 0.09 s with one thread,
+0.5-11 s with two), and for these small matrices (batch 16) a second thread gains little anyway. Accuracy: the
 numerical gradient of (1) and (2) against the analytic one from ``model.backward``, as the relative
 L2 error ``||n - a|| / ||a||`` over all parameters and the largest per-entry relative difference
 ``|n - a| / max(|a|, |n|)`` over entries with ``|a| > 1e-8 max|a|``.
@@ -322,15 +325,20 @@ def main(argv: list[str] | None = None) -> None:
                         help="skip the naive loop above N parameters (default: never; quick: 20000)")
     parser.add_argument("--widths", type=lambda s: [int(v) for v in s.split(",")], default=list(WIDTHS),
                         help="hidden widths, comma-separated (default 14,135,1350)")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="pin NumPy's BLAS (via threadpoolctl) and torch to N threads (default: leave both)")
+    parser.add_argument("--threads", type=int, default=1, metavar="N",
+                        help="pin NumPy's BLAS (via threadpoolctl, when installed) and torch to N threads; "
+                             "0 leaves both at their defaults (default 1: on a shared 2-core machine torch "
+                             "with 2 threads stalls, e.g. gradcheck slow at 1e3 parameters 0.09 s -> 0.5-11 s)")
     args = parser.parse_args(argv)
+    if args.threads == 0:
+        args.threads = None
     if args.threads is not None:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
-            parser.error("--threads needs threadpoolctl (pip install threadpoolctl)")
-        threadpool_limits(limits=args.threads)
+            print("(threadpoolctl not installed: NumPy's BLAS threads left at their default)", file=sys.stderr)
+        else:
+            threadpool_limits(limits=args.threads)
         if torch is not None:
             torch.set_num_threads(args.threads)
     if args.quick:
