@@ -317,3 +317,59 @@ def test_round_trip_random_architectures(tmp_path_factory, widths, acts, seed, f
     model.save(path)
     X = rng.standard_normal((3, widths[0])).astype(dtype)
     np.testing.assert_array_equal(NeuralNetwork.load(path)(X), model(X))
+
+
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    lr=st.floats(1e-4, 1.0),
+    momentum=st.sampled_from([0.0, 0.5, 0.9]),
+    wd=st.sampled_from([0.0, 1e-2]),
+    nesterov=st.booleans(),
+)
+@settings(max_examples=25)
+def test_sgd_matches_reference_loop(seed, lr, momentum, wd, nesterov):
+    """Several steps against the update rule written out element by element."""
+    if nesterov and momentum == 0:
+        nesterov = False
+    rng = np.random.default_rng(seed)
+    p = {"a": rng.standard_normal((2, 3)), "b": rng.standard_normal(4)}
+    ref = {k: v.copy() for k, v in p.items()}
+    buf = {k: None for k in p}
+    opt = SGD(p, lr=lr, momentum=momentum, weight_decay=wd, nesterov=nesterov)
+    for _ in range(3):
+        g = {k: rng.standard_normal(v.shape) for k, v in p.items()}
+        opt.step(g)
+        for k in ref:
+            for idx in np.ndindex(ref[k].shape):
+                d = g[k][idx] + wd * ref[k][idx]
+                if momentum:
+                    if buf[k] is None:
+                        buf[k] = np.zeros_like(ref[k])
+                        buf[k][...] = np.nan
+                    prev = buf[k][idx]
+                    buf[k][idx] = d if np.isnan(prev) else momentum * prev + d
+                    d = d + momentum * buf[k][idx] if nesterov else buf[k][idx]
+                ref[k][idx] -= lr * d
+        for k in p:
+            np.testing.assert_allclose(p[k], ref[k], rtol=1e-12, atol=1e-14)
+
+
+@given(seed=st.integers(0, 2**32 - 1), lr=st.floats(1e-4, 0.5), wd=st.sampled_from([0.0, 0.1]))
+@settings(max_examples=25)
+def test_adam_matches_reference_loop(seed, lr, wd):
+    rng = np.random.default_rng(seed)
+    p = {"w": rng.standard_normal(5)}
+    w = p["w"].copy()
+    m = np.zeros(5)
+    v = np.zeros(5)
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    opt = Adam(p, lr=lr, weight_decay=wd)
+    for t in range(1, 4):
+        g = rng.standard_normal(5)
+        opt.step({"w": g})
+        for i in range(5):
+            gi = g[i] + wd * w[i]
+            m[i] = b1 * m[i] + (1 - b1) * gi
+            v[i] = b2 * v[i] + (1 - b2) * gi * gi
+            w[i] -= lr * (m[i] / (1 - b1**t)) / (np.sqrt(v[i] / (1 - b2**t)) + eps)
+        np.testing.assert_allclose(p["w"], w, rtol=1e-12, atol=1e-14)
