@@ -230,6 +230,16 @@ class Sided:
             dm = (L0 - self.values[:, 1]) / (-self.effective[:, 1])
             return np.abs(dp - dm)
 
+    def resolved(self) -> np.ndarray:
+        """``L(x+h) != L(x-h)``: the step changes ``L`` (a plateau means ``L`` is rounded too coarsely
+        to see this entry, whatever its derivative).
+
+        Returns
+        -------
+        ndarray of bool, shape (n,)
+        """
+        return self.values[:, 0] != self.values[:, 1]
+
     def take(self, sel: np.ndarray) -> Sided:
         """The rows ``sel``."""
         return Sided(self.values[sel], self.effective[sel])
@@ -387,7 +397,8 @@ def steps_for(target: Target, idx: np.ndarray, ctx: Context) -> np.ndarray:
 
 
 def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
-                use_fast: bool = True) -> np.ndarray:
+                use_fast: bool = True, spacings: tuple[float, ...] = NOISE_SPACINGS,
+                signs: tuple[float, ...] = (1.0, -1.0)) -> np.ndarray:
     """Measured noise (standard deviation) of ``L`` along each entry, ECnoise style (More & Wild 2011).
 
     ``L`` is evaluated at ``x + j * delta * e_i`` for ``j = 0..NOISE_POINTS-1`` on each side of ``x``
@@ -397,7 +408,10 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     ``k = 2..NOISE_POINTS-1`` of ``sigma_k = sqrt((k!)**2 / (2k)! * mean((Delta^k L)**2))``; the smaller
     side is kept (a kink or a domain edge near ``x`` spoils one side at most), the larger spacing
     wins. While ``L`` stays bit-identical (a plateau: its change is below the resolution at which it
-    is rounded), spacings ``20 h`` and ``200 h`` are tried so that its quantum becomes visible. At most ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value.
+    is rounded), spacings ``20 h`` and ``200 h`` are tried so that its quantum becomes visible. At most
+    ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value. ``spacings`` and
+    ``signs`` (the sides) select a cheaper measurement (one side, one spacing: 6 evaluations per entry
+    instead of 24, used to screen gross errors, where an overestimate only costs more analysis).
 
     Returns
     -------
@@ -410,13 +424,13 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     ramp = np.arange(NOISE_POINTS)[None, :]
     sig = np.zeros(len(pick))
     flat = np.ones(len(pick), dtype=bool)  # L bit-identical at every point so far (a plateau)
-    for spacing in NOISE_SPACINGS + PLATEAU_SPACINGS:
-        sub = np.arange(len(pick)) if spacing in NOISE_SPACINGS else np.flatnonzero(flat)
+    for spacing in tuple(spacings) + PLATEAU_SPACINGS:
+        sub = np.arange(len(pick)) if spacing in spacings else np.flatnonzero(flat)
         if not sub.size:
             break
         delta = h[pick[sub]] * spacing
         sides = []
-        for sign in (1.0, -1.0):  # one side at a time: a kink at x does not enter either estimate
+        for sign in signs:  # one side at a time: a kink at x does not enter either estimate
             vals, _ = perturbed(target, obj, idx[pick[sub]], sign * delta[:, None] * ramp, use_fast)
             flat[sub] &= np.all(vals == vals[:, :1], axis=1)
             with np.errstate(invalid="ignore", over="ignore"):
@@ -429,7 +443,7 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
                         ests.append(np.sqrt(gamma * np.mean(d * d, axis=1)))
                 st = np.median(np.stack(ests, axis=1), axis=1)
             sides.append(np.where(np.isfinite(st), st, np.inf))
-        side = np.minimum(sides[0], sides[1])  # a kink or domain edge near x spoils one side at most
+        side = np.min(np.stack(sides), axis=0)  # a kink or domain edge near x spoils one side at most
         sig[sub] = np.maximum(sig[sub], np.where(np.isfinite(side), side, 0.0))
     sig = np.where(np.isfinite(sig), sig, 0.0)
     if m <= NOISE_SAMPLE:
@@ -437,67 +451,139 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     return np.full(m, float(sig.max()) if sig.size else 0.0)
 
 
-def _gross(a: np.ndarray, n: np.ndarray, diff: np.ndarray, tol: np.ndarray, gaps: list[np.ndarray]) -> np.ndarray:
-    """Entries whose error is gross: no rounding, truncation, noise or kink can explain it.
+def _gross(a: np.ndarray, n: np.ndarray, diff: np.ndarray, tol: np.ndarray, rough: np.ndarray) -> np.ndarray:
+    """Entries whose error is gross: no rounding, truncation or kink can explain it.
+
+    (The noise of ``L`` is checked separately, on a sample: :meth:`_NoiseSample.beyond`.)
 
     Parameters
     ----------
-    a, n, diff, tol : ndarray of shape (m,)
-        Analytic value, numerical estimate (after Richardson), ``|a - n|``, and the tolerance without
-        measured noise (rounding + ``C_SPREAD`` * spread between step sizes + analytic round-off).
-    gaps : list of 3 ndarray of shape (m,)
-        ``|dp - dm|`` (forward minus backward one-sided derivative) at steps ``h/2``, ``h``, ``2h``.
+    a, n, diff : ndarray of shape (m,)
+        Analytic value, numerical estimate (after Richardson), ``|a - n|``.
+    tol : ndarray of shape (m,)
+        Tolerance without measured noise: rounding + ``C_SPREAD`` * spread between the step sizes
+        + round-off of the analytic gradient.
+    rough : ndarray of shape (m,)
+        How far the one-sided derivatives are from smooth: for a smooth ``L`` the gap ``|dp - dm|``
+        between the forward and the backward derivative is ``~ step * |L''|`` and doubles with the
+        step, so ``|gap(2h) - 2 gap(h)|`` (and ``|gap(h) - 2 gap(h/2)|``) stay at rounding level; a kink
+        between the points (whose gap does not shrink with the step) or noise (which grows as the step
+        shrinks) makes them of the order of the jump in slope.
 
     Returns
     -------
     ndarray of bool, shape (m,)
-        ``diff > GROSS_FACTOR * tol``, ``diff / (|a| + |n|) > GROSS_REL``, and the one-sided derivatives
-        are smooth on ``[x - 2h, x + 2h]``: for a smooth ``L`` the gap is ``~ step * |L''|``, so it doubles
-        with the step; the departures ``|gap(h) - 2 gap(h/2)|`` and ``|gap(2h) - 2 gap(h)|`` (a kink
-        between the points, whose gap does not shrink with the step, or noise, which grows as the step
-        shrinks) must be below ``diff / GROSS_SMOOTH``. Then a kink or noise could move the estimate by
-        a small fraction of ``diff`` at most, and the analytic value is far outside any one-sided hull.
+        ``diff > GROSS_FACTOR * tol``, ``diff / (|a| + |n|) > GROSS_REL`` and
+        ``GROSS_SMOOTH * rough < diff``: a kink could then move the estimate by a small fraction of
+        ``diff`` at most, and the analytic value is far outside any one-sided hull.
     """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         rel = diff / (np.abs(a) + np.abs(n))
-        g12, g1, g2 = gaps
-        rough = np.maximum(np.abs(g1 - 2 * g12), np.abs(g2 - 2 * g1))
         return (np.isfinite(diff) & np.isfinite(rough) & (diff > GROSS_FACTOR * tol) & (rel > GROSS_REL)
                 & (GROSS_SMOOTH * rough < diff))
 
 
-def _sampled_noise(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray, sigma_need: np.ndarray,
-                   cand: np.ndarray, floor: np.ndarray, use_fast: bool, notes: list[str]) -> np.ndarray:
-    """Measured noise of ``L`` for the entries ``cand`` (positions into ``idx``), sparingly.
+class _NoiseSample:
+    """Measured noise of ``L`` along the suspicious entries of one tensor, measured sparingly.
 
-    The ``NOISE_FEW`` entries that need the least noise to pass are measured (:func:`noise_level`);
-    of the others, those whose needed noise ``sigma_need`` is within ``NOISE_MARGIN`` of the largest
-    measured value (or of their a-priori noise ``floor = eps * |L|``) are measured too, the rest get
-    the largest measured value (far too small to change their verdict).
-
-    Returns
-    -------
-    ndarray of shape (len(cand),)
-        Standard deviation of ``L`` along each candidate entry.
+    Parameters
+    ----------
+    target, obj, use_fast
+        As for :func:`noise_level`.
+    idx : ndarray of int, shape (m,)
+        Flat indices of the suspicious entries.
+    h, width : ndarray of shape (m,)
+        Requested step and effective half-width of the central difference at ``h``.
+    d_h : ndarray of shape (m,)
+        Central differences at ``h`` (how well each entry's change of ``L`` is resolved).
+    lscale : ndarray of shape (m,)
+        Magnitude of ``L`` around each entry.
     """
-    out = np.zeros(len(idx))
-    order = cand[np.argsort(sigma_need[cand], kind="stable")]
-    first = order[:NOISE_FEW]
-    out[first] = noise_level(target, obj, idx[first], h[first], use_fast)
-    rest = order[NOISE_FEW:]
-    if rest.size:
-        ref = float(np.max(out[first]))
-        with np.errstate(invalid="ignore", over="ignore"):
-            plausible = sigma_need[rest] <= NOISE_MARGIN * np.maximum(ref, floor[rest])
-        more = rest[plausible]
-        if more.size:
-            out[more] = noise_level(target, obj, idx[more], h[more], use_fast)
-        skipped = rest[~plausible]
-        if skipped.size:
-            out[skipped] = float(np.max(out[np.concatenate([first, more])]))
-            notes.append(f"noise of L measured on {len(cand) - skipped.size} of {len(cand)} failing entries; "
-                         f"{skipped.size} fail by more than {NOISE_MARGIN:g} times that noise")
-    return out[cand]
+
+    def __init__(self, target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray, width: np.ndarray,
+                 d_h: np.ndarray, lscale: np.ndarray, use_fast: bool) -> None:
+        self.target, self.obj, self.idx, self.h, self.use_fast = target, obj, idx, h, use_fast
+        self.width = np.maximum(width, np.finfo(np.float64).tiny)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            self.resolution = np.abs(d_h) * self.width / np.maximum(lscale, np.finfo(np.float64).tiny)
+        self.sigma = np.full(len(idx), np.nan)  # measured values (NaN: not measured)
+        self.screen: Optional[float] = None  # the quick one-sided measurement used to screen gross errors
+
+    def measure(self, pos: np.ndarray) -> np.ndarray:
+        """Noise of the entries ``pos`` (positions into ``idx``), measured once each."""
+        pos = np.asarray(pos, dtype=np.intp)
+        new = pos[np.isnan(self.sigma[pos])]
+        if new.size:
+            self.sigma[new] = noise_level(self.target, self.obj, self.idx[new], self.h[new], self.use_fast)
+        return self.sigma[pos]
+
+    def largest(self) -> float:
+        """Largest measured noise (0 if none)."""
+        done = self.sigma[~np.isnan(self.sigma)]
+        return float(done.max()) if done.size else 0.0
+
+    def beyond(self, cand: np.ndarray, diff: np.ndarray, pos: Optional[np.ndarray] = None) -> np.ndarray:
+        """Gross candidates whose error is also far beyond the noise of ``L``.
+
+        The noise is measured once per tensor, on the candidate whose change of ``L`` over the step is
+        the least resolved (the first to suffer when ``L`` is rounded at the scale of a much larger
+        intermediate, where the a-priori rounding bound is too optimistic, and the values of ``L`` form
+        a staircase), with a quick one-sided ramp at spacing ``2h`` (and larger while ``L`` stays
+        bit-identical); the full measurements made so far count too. The error must exceed
+        ``GROSS_FACTOR`` times the noise term of the tolerance, ``C_NOISE * sigma / h``.
+
+        Parameters
+        ----------
+        cand : ndarray of bool, shape (k,)
+        diff : ndarray of shape (k,)
+            ``|a - n|``.
+        pos : ndarray of int, shape (k,), optional
+            Positions of these entries into ``idx`` (default: all, in order).
+        """
+        pos = np.arange(len(self.idx)) if pos is None else pos
+        if not cand.any():
+            return cand
+        if self.screen is None:
+            c = pos[np.flatnonzero(cand)]
+            j = c[np.argmin(self.resolution[c])]
+            self.screen = float(noise_level(self.target, self.obj, self.idx[j:j + 1], self.h[j:j + 1],
+                                            self.use_fast, spacings=(2.0,), signs=(1.0,))[0])
+        sig = max(self.screen, self.largest())
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return cand & (diff > GROSS_FACTOR * C_NOISE * sig / self.width[pos])
+
+    def sampled(self, pos: np.ndarray, sigma_need: np.ndarray, cand: np.ndarray, floor: np.ndarray,
+                notes: list[str]) -> np.ndarray:
+        """Noise for the entries ``cand`` (positions into ``pos``), measured where it could matter.
+
+        The ``NOISE_FEW`` entries that need the least noise to pass (``sigma_need``) are measured; of the
+        others, those whose needed noise is within ``NOISE_MARGIN`` of the largest measured value (or of
+        their a-priori noise ``floor = eps * |L|``) are measured too; the rest get the largest measured
+        value (far too small to change their verdict).
+
+        Returns
+        -------
+        ndarray of shape (len(cand),)
+        """
+        order = cand[np.argsort(sigma_need[cand], kind="stable")]
+        first = order[:NOISE_FEW]
+        self.measure(pos[first])
+        rest = order[NOISE_FEW:]
+        if rest.size:
+            ref = self.largest()
+            with np.errstate(invalid="ignore", over="ignore"):
+                plausible = sigma_need[rest] <= NOISE_MARGIN * np.maximum(ref, floor[rest])
+            more = rest[plausible]
+            if more.size:
+                self.measure(pos[more][:NOISE_SAMPLE])
+                if more.size > NOISE_SAMPLE:  # too many: the others get the largest measured value
+                    self.sigma[pos[more[NOISE_SAMPLE:]]] = self.largest()
+            skipped = rest[~plausible]
+            if skipped.size:
+                self.sigma[pos[skipped]] = self.largest()
+                notes.append(f"noise of L measured on {len(cand) - skipped.size} of {len(cand)} failing "
+                             f"entries; {skipped.size} fail by more than {NOISE_MARGIN:g} times that noise")
+        return self.sigma[pos[cand]]
 
 
 def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool = True) -> EntryResult:
@@ -511,8 +597,10 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
 
     # 1. primary estimate and its error estimate
     method = ctx.method
-    central_h: Optional[np.ndarray] = None
+    central_h: Optional[np.ndarray] = None  # central differences at h, their half-widths and values
+    width_h: Optional[np.ndarray] = None
     sided_h: Optional[Sided] = None
+    half_h: Optional[tuple[np.ndarray, np.ndarray, np.ndarray, Sided]] = None  # the same at h/2
     ls = np.full(idx.shape, float(ctx.lscale))
     if method == "complex" and target.complex_derivative is not None:
         hc = np.full(idx.shape, 1e-20) * np.maximum(np.abs(np.asarray(target.live.flat[idx], float)), 1.0)
@@ -522,7 +610,9 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         err_ref = err
     elif method == "richardson":
         d1, w1, lm, sided_h = central_sided(target, obj, idx, h, use_fast)
-        d2, _, _ = central(target, obj, idx, h / 2, use_fast)
+        d2, w2, lm2, sided_h2 = central_sided(target, obj, idx, h / 2, use_fast)
+        half_h = (d2, w2, lm2, sided_h2)
+        width_h = w1
         d3, w3, _ = central(target, obj, idx, h / 4, use_fast)
         ls = np.maximum(ctx.lscale, lm)
         r1 = (4 * d2 - d1) / 3
@@ -533,7 +623,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         central_h = d1
     else:
         n, w, lm, sided_h = central_sided(target, obj, idx, h, use_fast)
-        central_h = n.copy()
+        central_h, width_h = n.copy(), w
         ls = np.maximum(ctx.lscale, lm)
         err = _rounding(eps_e, ls, w)
         err_ref = _rounding(EPS64, ls, w)
@@ -547,68 +637,108 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         diff = np.abs(a - n)
     ok = _entry_ok(diff, a, n, tol, ctx) & finite
 
-    # 2-3. suspicious entries: central differences at 2h and h/2 as well. Two Richardson combinations
-    # remove the h**2 truncation term; the better one becomes the estimate and their spread (higher
-    # order truncation + noise) enters the tolerance. Gross errors stop there; the others get the
-    # measured noise of L (a few entries per tensor, more only where it could change the verdict).
+    # 2-3. suspicious entries: central differences at 2h as well (then at h/2 where needed). Richardson
+    # combinations remove the h**2 truncation term; the first becomes the estimate and the spread between
+    # step sizes (higher order truncation + noise) enters the tolerance. A gross error (see _gross) is
+    # settled there; the other entries get the step h/2 and the measured noise of L (a few entries per
+    # tensor, more only where it could change the verdict), then the kink analysis (4).
     sus = np.flatnonzero(~ok & finite)
     gross = np.zeros(idx.shape, dtype=bool)
     if sus.size and not ctx.explicit:
         hs = h[sus]
-        if central_h is not None and sided_h is not None:
-            ch, s1 = central_h[sus], sided_h.take(sus)
+        if central_h is not None and sided_h is not None and width_h is not None:
+            ch, wh, s1 = central_h[sus], width_h[sus], sided_h.take(sus)
         else:
-            ch, _, lm, s1 = central_sided(target, obj, idx[sus], hs, use_fast)
+            ch, wh, lm, s1 = central_sided(target, obj, idx[sus], hs, use_fast)
             ls[sus] = np.maximum(ls[sus], lm)
         c2, _, lm2, s2 = central_sided(target, obj, idx[sus], 2 * hs, use_fast)
-        c12, w12, lm12, s12 = central_sided(target, obj, idx[sus], hs / 2, use_fast)
-        ls[sus] = np.maximum(ls[sus], np.maximum(lm2, lm12))
+        ls[sus] = np.maximum(ls[sus], lm2)
         with np.errstate(invalid="ignore", over="ignore"):
             r_h = (4 * ch - c2) / 3
-            r_h2 = (4 * c12 - ch) / 3
-            spread = np.abs(r_h - r_h2)
-            spread = np.where(np.isfinite(spread), spread, 0.0)
         use = np.isfinite(r_h)
         if method != "complex":
             n[sus[use]] = r_h[use]
         tol_first = tol[sus].copy()
-        w_r = np.maximum(w12 * 2, np.finfo(np.float64).tiny)
-        base_r = 0.5 * _rounding(eps_e, ls[sus], w12 * 2)
         atol_s = C_ANALYTIC * target.analytic_eps * (np.abs(n[sus]) + gmax)
-        # tolerances before any noise measurement (the measured noise only adds to them)
-        tol_nn = base_r + C_SPREAD * spread + atol_s
-        if method == "complex":
-            tol_nn = np.maximum(tol_first, tol_nn)
-        tol_ref_nn = 0.5 * _rounding(EPS64, ls[sus], w12 * 2) + C_SPREAD * spread + C_ANALYTIC * EPS64 * (
-            np.abs(n[sus]) + gmax)
         with np.errstate(invalid="ignore"):
             diff = np.abs(a - n)
         d_s = diff[sus]
-        g_s = _gross(a[sus], n[sus], d_s, np.maximum(tol_first, tol_nn),
-                     [s12.gap(ctx.L0), s1.gap(ctx.L0), s2.gap(ctx.L0)])
-        gross[sus] = g_s
-        # the noise of L matters where the verdict (or ok versus precision) could still change
-        coarse = max(eps_e, target.analytic_eps) > EPS64
-        with np.errstate(invalid="ignore"):
-            fails_nn = ~(d_s <= tol_nn)
-            needs = ~g_s & (fails_nn | (coarse & ~(d_s <= tol_ref_nn)))
-            # noise (standard deviation of L) that would make the entry pass
-            short = np.where(fails_nn, d_s - tol_nn, d_s - tol_ref_nn)
-            sigma_need = np.maximum(short, 0.0) * w_r / C_NOISE
-        sigma = np.zeros(len(sus))
-        cand = np.flatnonzero(needs)
-        if cand.size:
-            sigma[cand] = _sampled_noise(target, obj, idx[sus], hs, sigma_need, cand,
-                                         eps_e * ls[sus], use_fast, notes)
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            measured = C_NOISE * sigma / w_r
-        tol[sus] = tol_nn + measured
-        tol_ref[sus] = tol_ref_nn + measured
-        estimate[sus] = base_r + measured + spread
-        ok[sus] = d_s <= tol[sus]
-        if g_s.any():
-            notes.append(f"{int(g_s.sum())} entries wrong by far more than any rounding, truncation or kink "
-                         "could explain: not analysed further")
+        noise = _NoiseSample(target, obj, idx[sus], hs, wh, ch, ls[sus], use_fast)
+
+        # stage A (steps h and 2h): the spread is the raw difference of the two estimates (their h**2
+        # term, which the estimate r_h no longer has: a strict bound)
+        with np.errstate(invalid="ignore", over="ignore"):
+            spread_a = np.abs(c2 - ch)
+        spread_a = np.where(np.isfinite(spread_a), spread_a, np.inf)
+        base_a = 0.5 * _rounding(eps_e, ls[sus], 2 * wh)
+        tol_a = base_a + C_SPREAD * spread_a + atol_s
+        tol_a = np.maximum(tol_first, np.where(np.isfinite(tol_a), tol_a, 0.0))
+        g1, g2 = s1.gap(ctx.L0), s2.gap(ctx.L0)
+        with np.errstate(invalid="ignore", over="ignore"):
+            rough_a = np.abs(g2 - 2 * g1)
+        cand = (_gross(a[sus], n[sus], d_s, np.maximum(tol_a, np.where(np.isfinite(spread_a), 0.0, np.inf)),
+                       rough_a) & s1.resolved() & s2.resolved())
+        g_a = noise.beyond(cand, d_s)
+        tol_s = tol_a.copy()
+        tol_ref_s = tol_ref[sus].copy()
+        est_s = base_a + np.where(np.isfinite(spread_a), spread_a, 0.0)
+        gross_s = g_a.copy()
+
+        # stage B: the other suspicious entries, also at h/2
+        rest = np.flatnonzero(~g_a)
+        if rest.size:
+            ib = sus[rest]
+            if half_h is not None:
+                c12, w12, lm12, s12 = half_h[0][ib], half_h[1][ib], half_h[2][ib], half_h[3].take(ib)
+            else:
+                c12, w12, lm12, s12 = central_sided(target, obj, idx[ib], hs[rest] / 2, use_fast)
+            ls[ib] = np.maximum(ls[ib], lm12)
+            chb, c2b = ch[rest], c2[rest]
+            with np.errstate(invalid="ignore", over="ignore"):
+                r_h2 = (4 * c12 - chb) / 3
+                spread = np.abs(r_h[rest] - r_h2)
+                spread = np.where(np.isfinite(spread), spread, 0.0)
+            w_r = np.maximum(w12 * 2, np.finfo(np.float64).tiny)
+            base_r = 0.5 * _rounding(eps_e, ls[ib], w12 * 2)
+            # tolerances before any noise measurement (the measured noise only adds to them)
+            tol_nn = base_r + C_SPREAD * spread + atol_s[rest]
+            if method == "complex":
+                tol_nn = np.maximum(tol_first[rest], tol_nn)
+            tol_ref_nn = 0.5 * _rounding(EPS64, ls[ib], w12 * 2) + C_SPREAD * spread + C_ANALYTIC * EPS64 * (
+                np.abs(n[ib]) + gmax)
+            db = d_s[rest]
+            g12 = s12.gap(ctx.L0)
+            with np.errstate(invalid="ignore", over="ignore"):
+                rough = np.maximum(np.abs(g1[rest] - 2 * g12), rough_a[rest])
+            cand_b = (_gross(a[ib], n[ib], db, np.maximum(tol_first[rest], tol_nn), rough)
+                      & s1.take(rest).resolved() & s2.take(rest).resolved() & s12.resolved())
+            g_b = noise.beyond(cand_b, db, rest)
+            # the noise of L matters where the verdict (or ok versus precision) could still change
+            coarse = max(eps_e, target.analytic_eps) > EPS64
+            with np.errstate(invalid="ignore"):
+                fails_nn = ~(db <= tol_nn)
+                needs = ~g_b & (fails_nn | (coarse & ~(db <= tol_ref_nn)))
+                # noise (standard deviation of L) that would make the entry pass
+                short = np.where(fails_nn, db - tol_nn, db - tol_ref_nn)
+                sigma_need = np.maximum(short, 0.0) * w_r / C_NOISE
+            sigma = np.zeros(len(rest))
+            cand_n = np.flatnonzero(needs)
+            if cand_n.size:
+                sigma[cand_n] = noise.sampled(rest, sigma_need, cand_n, eps_e * ls[ib], notes)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                measured = C_NOISE * sigma / w_r
+            tol_s[rest] = tol_nn + measured
+            tol_ref_s[rest] = tol_ref_nn + measured
+            est_s[rest] = base_r + measured + spread
+            gross_s[rest] = g_b
+        tol[sus] = tol_s
+        tol_ref[sus] = tol_ref_s
+        estimate[sus] = est_s
+        gross[sus] = gross_s
+        ok[sus] = ~gross_s & (d_s <= tol_s)
+        if gross_s.any():
+            notes.append(f"{int(gross_s.sum())} entries wrong by far more than rounding, truncation, noise or "
+                         "a kink could explain: not analysed further")
 
     # 4. kinks: retry at a much smaller step, then compare one-sided derivatives
     status = np.where(ok, OK, FAIL).astype(np.int8)
