@@ -342,10 +342,10 @@ def main(argv: list[str] | None = None) -> int:
                 ok_torch = True
                 torch_cells = ("n/a", "n/a", "torch missing")
             all_ok &= ok_hand and ok_torch
+            fit_cell = f"{med['fit']:.1f}" if "fit" in med else "-"
             print(f"| {'-'.join(map(str, sizes))} | {batch} | {dname} | {med['verigrad']:.1f} | {med['hand']:.1f} | "
                   f"{torch_cells[0]} | {torch_cells[1]} | {torch_cells[2]} | {r_hand:.3f} | "
-                  f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} | "
-                  f"{med['fit']:.1f} |" if "fit" in med else f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} | - |")
+                  f"<= {TARGET_HAND} {'ok' if ok_hand else 'MISSED'} | {fit_cell} |")
             sys.stdout.flush()
     print()
     print("all targets met" if all_ok else "some targets MISSED")
