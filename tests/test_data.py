@@ -246,6 +246,23 @@ def test_split_stratified_keeps_proportions():
     assert np.array_equal(np.bincount(ytr), [48, 24, 8])
 
 
+@given(counts=st.lists(st.integers(1, 30), min_size=1, max_size=5), frac=st.floats(0.1, 0.9),
+       seed=st.integers(0, 100))
+def test_split_stratified_property(counts, frac, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    n = y.size
+    n_test = int(np.ceil(frac * n))
+    if not 1 <= n_test <= n - 1:
+        return
+    X = np.arange(n, dtype=float)[:, None]
+    _, Xte, _, yte = train_test_split(X, one_hot(y), test_size=frac, seed=seed, stratify=True)
+    assert len(yte) == n_test
+    got = np.bincount(yte.argmax(axis=1), minlength=len(counts))
+    # every class gets its share of the test part up to rounding
+    assert np.all(np.abs(got - np.array(counts) * n_test / n) < 1.0)
+    assert np.array_equal(y[Xte[:, 0].astype(int)], yte.argmax(axis=1))
+
+
 def test_split_int_test_size_and_errors():
     X, y = np.zeros((10, 2)), np.zeros(10)
     assert train_test_split(X, y, test_size=3, seed=0)[1].shape == (3, 2)

@@ -391,7 +391,8 @@ def train_test_split(
     rng, seed
         Random source (see :func:`make_rng`).
     stratify : bool or array_like of shape (n_samples,), default False
-        ``True``: keep the class proportions of ``y`` (integer labels) in both parts;
+        ``True``: keep the class proportions of ``y`` (labels, a label column or one-hot rows)
+        in both parts;
         an array: stratify by those labels instead; ``False``: plain random split.
 
     Returns
@@ -430,6 +431,10 @@ def train_test_split(
         test_idx, train_idx = perm[:n_test], perm[n_test:]
     else:
         labels = y if stratify is True else np.asarray(stratify)
+        if labels.ndim == 2 and labels.shape[1] == 1:
+            labels = labels[:, 0]
+        elif labels.ndim == 2 and labels.shape[0] == n:
+            labels = labels.argmax(axis=1)  # one-hot rows
         if labels.ndim != 1 or labels.shape[0] != n:
             raise ValueError(f"train_test_split: stratify needs one label per sample (shape ({n},)), "
                              f"got shape {labels.shape}")
