@@ -63,6 +63,9 @@ NOISE_MARGIN = 1e3
 NOISE_SPACINGS = (0.01, 2.0)
 #: larger spacings tried only while L stays bit-identical (its change is below its own resolution)
 PLATEAU_SPACINGS = (20.0, 200.0)
+#: spacings of the quick one-sided noise screen of gross errors: the second is incommensurate with the
+#: steps h, 2h, h/2, so that a staircase of rounding that looks regular at those steps is seen
+SCREEN_SPACINGS = (0.01, 1.2360679774997898)
 #: attempts at a smaller step when the loss is not finite at x +- h
 DOMAIN_RETRIES = 8
 #: largest number of entries handed to a model's ``perturbed_losses`` in one call
@@ -410,8 +413,8 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     wins. While ``L`` stays bit-identical (a plateau: its change is below the resolution at which it
     is rounded), spacings ``20 h`` and ``200 h`` are tried so that its quantum becomes visible. At most
     ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value. ``spacings`` and
-    ``signs`` (the sides) select a cheaper measurement (one side, one spacing: 6 evaluations per entry
-    instead of 24, used to screen gross errors, where an overestimate only costs more analysis).
+    ``signs`` (the sides) select a cheaper measurement (one side: 12 evaluations per entry instead of
+    24, used to screen gross errors, where an overestimate only costs more analysis).
 
     Returns
     -------
@@ -528,8 +531,8 @@ class _NoiseSample:
         The noise is measured once per tensor, on the candidate whose change of ``L`` over the step is
         the least resolved (the first to suffer when ``L`` is rounded at the scale of a much larger
         intermediate, where the a-priori rounding bound is too optimistic, and the values of ``L`` form
-        a staircase), with a quick one-sided ramp at spacing ``2h`` (and larger while ``L`` stays
-        bit-identical); the full measurements made so far count too. The error must exceed
+        a staircase), with a quick one-sided ramp at spacings ``SCREEN_SPACINGS`` (and larger while ``L``
+        stays bit-identical); the full measurements made so far count too. The error must exceed
         ``GROSS_FACTOR`` times the noise term of the tolerance, ``C_NOISE * sigma / h``.
 
         Parameters
@@ -547,7 +550,7 @@ class _NoiseSample:
             c = pos[np.flatnonzero(cand)]
             j = c[np.argmin(self.resolution[c])]
             self.screen = float(noise_level(self.target, self.obj, self.idx[j:j + 1], self.h[j:j + 1],
-                                            self.use_fast, spacings=(2.0,), signs=(1.0,))[0])
+                                            self.use_fast, spacings=SCREEN_SPACINGS, signs=(1.0,))[0])
         sig = max(self.screen, self.largest())
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             return cand & (diff > GROSS_FACTOR * C_NOISE * sig / self.width[pos])
@@ -685,17 +688,15 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         gross_s = g_a.copy()
 
         # stage B: the other suspicious entries, also at h/2
-        rest = np.flatnonzero(~g_a)
-        if rest.size:
+        def stage_b(rest: np.ndarray) -> None:
             ib = sus[rest]
             if half_h is not None:
                 c12, w12, lm12, s12 = half_h[0][ib], half_h[1][ib], half_h[2][ib], half_h[3].take(ib)
             else:
                 c12, w12, lm12, s12 = central_sided(target, obj, idx[ib], hs[rest] / 2, use_fast)
             ls[ib] = np.maximum(ls[ib], lm12)
-            chb, c2b = ch[rest], c2[rest]
             with np.errstate(invalid="ignore", over="ignore"):
-                r_h2 = (4 * c12 - chb) / 3
+                r_h2 = (4 * c12 - ch[rest]) / 3
                 spread = np.abs(r_h[rest] - r_h2)
                 spread = np.where(np.isfinite(spread), spread, 0.0)
             w_r = np.maximum(w12 * 2, np.finfo(np.float64).tiny)
@@ -731,6 +732,14 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
             tol_ref_s[rest] = tol_ref_nn + measured
             est_s[rest] = base_r + measured + spread
             gross_s[rest] = g_b
+
+        rest = np.flatnonzero(~g_a)
+        if rest.size:
+            stage_b(rest)
+            # noise measured there may exceed the screen's: gross errors of stage A must stay beyond it
+            keep = noise.beyond(g_a, d_s)
+            if (g_a & ~keep).any():
+                stage_b(np.flatnonzero(g_a & ~keep))
         tol[sus] = tol_s
         tol_ref[sus] = tol_ref_s
         estimate[sus] = est_s
