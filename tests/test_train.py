@@ -18,7 +18,6 @@ from verigrad.nn import (
     Dense,
     MSELoss,
     NeuralNetwork,
-    ReLU,
     SGD,
     Sigmoid,
     Tanh,
