@@ -232,6 +232,16 @@ def test_progress_true_plain_text(monkeypatch, capsys):
     assert f"loss {h.loss[1]:.4f}" in err[1]
 
 
+def test_progress_true_rich(capsys):
+    pytest.importorskip("rich")
+    X, y = make_blobs(40, seed=0)
+    model = mlp()
+    h = fit(model, CrossEntropyLoss(), SGD(model.params(), lr=0.1), DataLoader(X, y, batch_size=20, seed=0),
+            epochs=2, progress=True)
+    out = capsys.readouterr().out
+    assert "epoch 2/2" in out and "4/4" in out and f"{h.metrics['accuracy'][-1]:.4f}" in out
+
+
 def test_callbacks_stop_early():
     X, y = make_blobs(40, seed=0)
     model = mlp()
