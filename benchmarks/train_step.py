@@ -9,9 +9,10 @@ MLPs with ReLU hidden layers:
 
 in float32 and float64. Contenders:
 
-(a) verigrad   NeuralNetwork([Dense, ReLU, ..., Dense]) + CrossEntropyLoss + SGD:
-               pred = model.forward(X); loss.forward(pred, y); model.backward(loss.backward(pred, y));
-               opt.step(model.grads())
+(a) verigrad   NeuralNetwork([Dense, ReLU, ..., Dense]) + CrossEntropyLoss + SGD, the calls fit() makes:
+               pred = model.forward(X); loss.forward(pred, y);
+               model.backward(loss.backward(pred, y), input_grad=False); opt.step(model.grads())
+               (input_grad=False, no dL/dX for the data, when NeuralNetwork.backward accepts it)
 (b) hand       the same maths written inline in NumPy, as a student would (no classes, no checks)
 (c) torch      nn.Sequential(Linear, ReLU, ...) + F.cross_entropy + torch.optim.SGD, eager CPU,
                torch.set_num_threads = the number of BLAS threads NumPy uses
@@ -36,6 +37,7 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import platform
 import statistics
@@ -53,6 +55,8 @@ SHAPES: list[tuple[tuple[int, ...], int]] = [
     ((1024, 1024, 1024, 10), 256),
 ]
 TARGET_TORCH = {0: 0.25, 1: 0.9, 2: 1.0}
+#: NeuralNetwork.backward(grad, input_grad=False) skips the first layer's unused dL/dX (fit() uses it)
+SKIP_INPUT_GRAD = "input_grad" in inspect.signature(NeuralNetwork.backward).parameters
 TARGET_HAND = 1.25
 LR = 0.01
 
@@ -87,11 +91,21 @@ def make_verigrad(sizes, X, y, dtype) -> tuple[Callable[[], None], list[np.ndarr
     opt = SGD(model.params(), lr=LR)
     weights = [p.copy() for p in model.params().values()]  # W_0, b_0, W_2, b_2, ...
 
-    def step() -> None:
-        pred = model.forward(X)
-        loss.forward(pred, y)
-        model.backward(loss.backward(pred, y))
-        opt.step(model.grads())
+    if SKIP_INPUT_GRAD:  # what fit() does: the data's gradient dL/dX is not needed for training
+
+        def step() -> None:
+            pred = model.forward(X)
+            loss.forward(pred, y)
+            model.backward(loss.backward(pred, y), input_grad=False)
+            opt.step(model.grads())
+
+    else:
+
+        def step() -> None:
+            pred = model.forward(X)
+            loss.forward(pred, y)
+            model.backward(loss.backward(pred, y))
+            opt.step(model.grads())
 
     return step, weights
 
@@ -256,11 +270,13 @@ def profile(si: int, dname: str, reps: int, target_s: float) -> None:
         "  of which np.isfinite(X).all() input check": lambda: np.isfinite(X).all(),
         "loss.forward": lambda: loss.forward(pred, y),
         "loss.backward": lambda: loss.backward(pred, y),
-        "model.backward": lambda: model.backward(g),
+        "model.backward(g) (with dL/dX)": lambda: model.backward(g),
         "  of which first layer dL/dX = dz @ W0.T (unused in training)": lambda: dz0 @ W0.T,
-        "model.grads()": model.grads,
-        "opt.step(grads)": lambda: opt.step(grads),
     }
+    if SKIP_INPUT_GRAD:
+        phases["model.backward(g, input_grad=False) (what fit uses)"] = lambda: model.backward(g, input_grad=False)
+    phases["model.grads()"] = model.grads
+    phases["opt.step(grads)"] = lambda: opt.step(grads)
     if hasattr(opt, "_check_grads"):
         phases["  of which opt._check_grads"] = lambda: opt._check_grads(grads)
     med = measure(phases, reps, target_s)  # type: ignore[arg-type]
@@ -308,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"python {platform.python_version()}, numpy {np.__version__}, torch {tv}, "
           f"{os.cpu_count()} CPUs, BLAS threads {threads}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')} "
-          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}; reps {reps}")
+          f"OPENBLAS_L2_SIZE={os.environ.get('OPENBLAS_L2_SIZE', '(unset)')}; reps {reps}; "
+          f"verigrad backward input_grad=False: {SKIP_INPUT_GRAD}")
     print()
     header = ("| shape | batch | dtype | verigrad µs | hand µs | torch µs | verigrad/torch | target | "
               "verigrad/hand | target | fit() µs/step |")

@@ -172,6 +172,27 @@ class NoOpOptimizer:
         self.calls += 1
 
 
+def test_fit_skips_input_gradient_when_the_model_allows_it():
+    class Recorder(ConstModel):
+        def __init__(self):
+            super().__init__()
+            self.flags = []
+
+        def backward(self, d, *, input_grad=True):
+            self.flags.append(input_grad)
+            return super().backward(d) if input_grad else None
+
+    model = Recorder()
+    X = np.zeros((6, 1))
+    fit(model, BatchSizeLoss(), NoOpOptimizer(), DataLoader(X, np.zeros(6), batch_size=3, seed=0), epochs=2,
+        metrics=(), progress=False)
+    assert model.flags == [False] * 4
+    # a model without the keyword is called with the gradient only (ConstModel.backward(d))
+    h = fit(ConstModel(), BatchSizeLoss(), NoOpOptimizer(), DataLoader(X, np.zeros(6), batch_size=3, seed=0),
+            epochs=1, metrics=(), progress=False)
+    assert h.n_steps == 2
+
+
 def test_epoch_loss_is_batch_size_weighted_mean():
     X = np.zeros((10, 1))
     opt = NoOpOptimizer()

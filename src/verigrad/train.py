@@ -25,6 +25,8 @@ METRICS          metric name -> function table ("accuracy", "mse", "mae")
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import numbers
 import re
@@ -547,6 +549,23 @@ def _resolve_callbacks(callbacks: Any) -> list[EpochCallback]:
     return cbs
 
 
+def _training_backward(model: Any) -> Callable[[np.ndarray], Any]:
+    """``model.backward``, told to skip the unused ``dL/dX`` when it accepts ``input_grad=False``.
+
+    ``NeuralNetwork.backward(grad, input_grad=False)`` lets the first Dense layer skip
+    ``dz @ W.T`` (training never uses the gradient of the data); models without that keyword
+    are called as ``model.backward(grad)``.
+    """
+    backward = model.backward
+    try:
+        param = inspect.signature(backward).parameters.get("input_grad")
+    except (TypeError, ValueError):
+        return backward
+    if param is not None and param.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        return functools.partial(backward, input_grad=False)
+    return backward
+
+
 def _norm(a: np.ndarray) -> float:
     """``||a||_2`` accumulated in float64 (no float32 round-off or overflow for large gradients)."""
     flat = a.reshape(-1)
@@ -574,7 +593,7 @@ def fit(
 
         pred = model.forward(xb, training=True)
         L    = loss.forward(pred, yb)
-        model.backward(loss.backward(pred, yb))
+        model.backward(loss.backward(pred, yb))   # input_grad=False when accepted (no dL/dX)
         g    = model.grads()                      # zero_grad=True: this step's gradient
         G    = G + g                              # zero_grad=False: running sum since the start
         optimizer.step(g or G)
@@ -582,7 +601,9 @@ def fit(
     Parameters
     ----------
     model : network
-        ``forward(X, training=True)``, ``backward(dpred)``, ``params()``, ``grads()``.
+        ``forward(X, training=True)``, ``backward(dpred)``, ``params()``, ``grads()``. When
+        ``backward`` accepts an ``input_grad`` keyword (``NeuralNetwork`` does), it is called
+        with ``input_grad=False``: the gradient with respect to the data is not needed.
     loss : loss object
         ``forward(pred, y) -> float``, ``backward(pred, y) -> dL/dpred``.
     optimizer : optimizer object
@@ -658,6 +679,7 @@ def fit(
     on_batch = reporter
     on_epoch_end = getattr(reporter, "epoch_end", None) if reporter is not None else None
     on_close = getattr(reporter, "close", None) if reporter is not None else None
+    backward = _training_backward(model)
     try:
         n_batches: int | None = len(loader)  # type: ignore[arg-type]
     except TypeError:
@@ -713,7 +735,7 @@ def fit(
                         break
                     for i, (_, fn) in enumerate(metric_fns):
                         metric_sums[i] += nb * fn(pred, yb)
-                    model.backward(loss.backward(pred, yb))
+                    backward(loss.backward(pred, yb))
                     grads = model.grads()
                     if not zero_grad:
                         if acc is None:
