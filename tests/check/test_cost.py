@@ -6,7 +6,7 @@ test here measures time.
 Before the two-stage analysis, every failing entry cost about 37 evaluations (steps 2h and h/2, a
 24-point noise measurement, a 7-point kink ladder): 1110 for the 30-entry sign flip below, 888 for the
 24-entry missing 1/N. A gross error now costs 4 evaluations per entry (steps h and 2h) plus one noise
-screen per tensor (12 evaluations, 24 more when ``L`` stays bit-identical).
+screen per tensor (12 evaluations, 12 more when ``L`` stays bit-identical).
 """
 
 from __future__ import annotations

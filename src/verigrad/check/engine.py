@@ -11,8 +11,15 @@ The per-entry judgement (see ``docs/checker.md``) is
    error estimate ``err_i`` (rounding of the loss differences, ``C_ROUND * eps_eval * |L|_scale / h_i``);
 2. the tolerance ``tol_i = err_i + C_ANALYTIC * eps_analytic * (|n_i| + ||n||_inf)`` (round-off of the
    analytic gradient in its own dtype);
-3. entries with ``|a_i - n_i| > tol_i`` are re-estimated at steps ``2h`` and ``h/2``: the spread of the
-   three estimates measures truncation and noise and is added to their tolerance;
+3. entries with ``|a_i - n_i| > tol_i`` ("suspicious") are re-estimated at step ``2h``; the Richardson
+   combination ``(4 n(h) - n(2h)) / 3`` becomes the estimate. A **gross** error (``|a - n|`` more than
+   ``GROSS_FACTOR`` times every bound rounding and truncation could reach, a relative error above
+   ``GROSS_REL``, one-sided derivatives that scale smoothly with the step, a change of ``L`` that is not
+   a plateau, and far beyond the noise of ``L`` screened once per tensor) fails here: about 4
+   evaluations per entry. The other suspicious entries are also estimated at ``h/2`` (the spread of the
+   Richardson combinations measures truncation and noise, and the gross test is repeated with it);
+   the noise of ``L`` is measured (ECnoise) on the few entries closest to passing, and on the others
+   only where it could change the verdict;
 4. entries that still disagree are retried at a much smaller step (a kink merely *near* ``x`` disappears)
    and, if they still disagree, their one-sided derivatives at two small steps are compared: a gap that
    persists as the step shrinks is a kink, and an analytic value inside the one-sided hull is a valid
