@@ -686,8 +686,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         g1, g2 = s1.gap(ctx.L0), s2.gap(ctx.L0)
         with np.errstate(invalid="ignore", over="ignore"):
             rough_a = np.abs(g2 - 2 * g1)
-        cand = (_gross(a[sus], n[sus], d_s, np.maximum(tol_a, np.where(np.isfinite(spread_a), 0.0, np.inf)),
-                       rough_a) & s1.resolved() & s2.resolved())
+        cand = np.isfinite(spread_a) & _gross(a[sus], n[sus], d_s, tol_a, rough_a) & s1.resolved() & s2.resolved()
         g_a = noise.beyond(cand, d_s)
         tol_s = tol_a.copy()
         tol_ref_s = tol_ref[sus].copy()
