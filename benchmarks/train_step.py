@@ -29,8 +29,10 @@ verigrad/hand <= 1.25 everywhere.
 
 Usage::
 
-    python benchmarks/train_step.py            # full run
-    python benchmarks/train_step.py --quick    # fewer repetitions
+    python benchmarks/train_step.py              # full run, one thread per library
+    python benchmarks/train_step.py --quick      # fewer repetitions
+    python benchmarks/train_step.py --threads 0  # the libraries' default thread counts
+    python benchmarks/train_step.py --profile    # plus where a verigrad step spends its time
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/train_step.py
 """
 
@@ -295,15 +297,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=None, help="repetitions per contender (default 25, quick 7)")
     parser.add_argument("--dtypes", default="float32,float64", help="comma-separated dtypes")
     parser.add_argument("--shapes", default="0,1,2", help="comma-separated shape indices (0 small .. 2 large)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="limit NumPy's BLAS (threadpoolctl) and torch to this many threads")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for NumPy's BLAS (threadpoolctl) and torch (default 1: with two threads "
+                             "each, the libraries' spinning worker threads fight over 2 cores when the "
+                             "contenders alternate); 0 keeps the libraries' defaults")
     parser.add_argument("--no-fit", action="store_true", help="skip the fit() column")
     parser.add_argument("--profile", action="store_true",
                         help="also time each phase of a verigrad step (forward, loss, backward, update)")
     args = parser.parse_args(argv)
     reps = args.reps or (7 if args.quick else 25)
     target_s = 0.004 if args.quick else 0.01
-    if args.threads is not None:
+    if args.threads:
         try:
             from threadpoolctl import threadpool_limits
         except ImportError:
