@@ -185,3 +185,38 @@ def test_float32_one_percent_error_still_caught():
     assert check_params(loss, P, {"W": g.astype(np.float32)}).passed
     bad = check_params(loss, P, {"W": (1.01 * g).astype(np.float32)})
     assert not bad.passed and bad.diagnosis.kind == "scale"
+
+
+FUNCTIONS = {
+    "tanh": (np.tanh, lambda z: 1 - np.tanh(z) ** 2),
+    "sigmoid": (_sigmoid, _dsigmoid),
+    "relu": (lambda z: np.maximum(z, 0.0), lambda z: (z > 0).astype(float)),
+    "leaky": (lambda z: np.where(z > 0, z, 0.1 * z), lambda z: np.where(z > 0, 1.0, 0.1)),
+    "square": (np.square, lambda z: 2 * z),
+}
+near_kinks = st.one_of(st.sampled_from([0.0, 1e-7, -1e-7, 1e-6, -3e-9]), st.floats(-3, 3))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(sorted(FUNCTIONS)),
+       arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(1, 4)), elements=near_kinks),
+       st.sampled_from([1.0, -1.0, 0.0, 2.0, 1.005, 1.3]), st.booleans(), st.integers(0, 2**31 - 1))
+def test_gross_shortcut_never_changes_a_verdict(name, x, c, one_entry, seed):
+    # the same check with the gross-error shortcut disabled (every failing entry analysed in full:
+    # step h/2, noise measurement, kink analysis) gives the same statuses and the same diagnosis
+    from verigrad.check import engine
+
+    f, df = FUNCTIONS[name]
+    dy = np.random.default_rng(seed).uniform(0.5, 1.5, x.shape)
+    g = df(x) * dy
+    if one_entry:
+        g.flat[seed % x.size] *= c
+    else:
+        g = c * g
+    fast = check_gradients(f, g, x, dy, method="central", probe=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "GROSS_FACTOR", np.inf)
+        full = check_gradients(f, g, x, dy, method="central", probe=False)
+    assert np.array_equal(fast.status, full.status), (fast.status, full.status)
+    assert fast.diagnosis.kind == full.diagnosis.kind
+    assert fast.n_evals <= full.n_evals + SCREEN  # the noise screen is the shortcut's only extra cost
