@@ -220,3 +220,36 @@ def test_gross_shortcut_never_changes_a_verdict(name, x, c, one_entry, seed):
     assert np.array_equal(fast.status, full.status), (fast.status, full.status)
     assert fast.diagnosis.kind == full.diagnosis.kind
     assert fast.n_evals <= full.n_evals + SCREEN  # the noise screen is the shortcut's only extra cost
+
+
+@pytest.mark.parametrize("act", ["ReLU", "Tanh"])
+@pytest.mark.parametrize("fac,where", [(0.5, None), (3.0, (1, 2)), (1.02, (0, 0))])
+def test_gross_shortcut_never_changes_a_model_verdict(act, fac, where):
+    nn = pytest.importorskip("verigrad.nn")
+    from verigrad.check import engine
+
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((8, 5))
+    y = rng.integers(0, 3, 8)
+    model = nn.NeuralNetwork([nn.Dense(5, 6, seed=3), getattr(nn, act)(), nn.Dense(6, 3, seed=4)])
+    loss = nn.CrossEntropyLoss()
+
+    class Buggy:
+        def forward(self, pred, target):
+            return loss.forward(pred, target)
+
+        def backward(self, pred, target):
+            g = np.array(loss.backward(pred, target), dtype=np.float64)
+            if where is None:
+                return fac * g
+            g[where] *= fac
+            return g
+
+    fast = gradient_check(model, X, y, Buggy())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine, "GROSS_FACTOR", np.inf)
+        full = gradient_check(model, X, y, Buggy())
+    assert not fast.passed
+    assert fast.diagnosis.kind == full.diagnosis.kind
+    for name in fast:
+        assert np.array_equal(fast[name].status, full[name].status), name
