@@ -503,3 +503,21 @@ def test_overridden_forward_takes_the_generic_path(variant: str) -> None:
     got = perturbed_losses(model, "W_0", np.arange(12), steps, X, y, loss)
     want = reference_losses(model, "W_0", np.arange(12), steps, X, y, loss)
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-13)
+
+
+def test_non_contiguous_parameter() -> None:
+    """Flat positions are C-order positions of the logical array, whatever its memory layout."""
+    rng = np.random.default_rng(25)
+    model = build([(4, "tanh", False), (3, None, False)], 5, np.float64, seed=13)
+    W = model.layers[0].params["W"]
+    model.layers[0].params["W"] = np.asfortranarray(W)
+    model.layers[2].params["W"] = np.ascontiguousarray(model.layers[2].params["W"].T).T  # a transposed view
+    X, y = rng.normal(size=(6, 5)), rng.integers(0, 3, size=6)
+    loss = CrossEntropyLoss()
+    assert fast_path_available(model, "W_0", loss) and fast_path_available(model, "W_2", loss)
+    for name in ("W_0", "W_2"):
+        size = model.params()[name].size
+        steps = rng.normal(size=(size, 2)) * 1e-3
+        got = perturbed_losses(model, name, np.arange(size), steps, X, y, loss)
+        want = reference_losses(model, name, np.arange(size), steps, X, y, loss)
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * max(1.0, np.abs(want).max()))
