@@ -27,14 +27,17 @@ later ``backward()`` needs stay intact) and only what one entry changes is recom
   axis), and the loss is evaluated with ``loss_fn.forward_batch(preds, y) -> (K,)``.
 
 The cost per perturbation is ``O(n_samples * width of the layers after the perturbed one)`` instead
-of a full forward; for CE(tanh(X W1 + b1) W2 + b2) with 1e5 parameters the full check takes well
-under a second (see ``benchmarks/gradcheck.py``).
+of a full forward. The base forward is memoised between calls (the checker calls once per parameter
+and chunk) and re-validated on every call against the exact parameter values and ``X``. For
+CE(tanh(X W1 + b1) W2 + b2) with 1e5 parameters and batch 16 the whole full check takes about 0.2 s,
+against ~30 s for the naive loop and ~65 s for ``torch.autograd.gradcheck`` (``benchmarks/gradcheck.py``).
 
 Fallback
 --------
-Layers that are not exactly the built-in :class:`~verigrad.nn.layers.Dense` or the built-in
-activations (a user's own layer, or a subclass that may override ``forward``), a loss without its own
-``forward_batch``, or parameters shared between layers use an exact generic loop instead:
+A network whose ``forward`` is not exactly :meth:`NeuralNetwork.forward`, layers that are not exactly
+the built-in :class:`~verigrad.nn.layers.Dense` or the built-in activations (a user's own layer, or a
+subclass that may override ``forward``/``apply``), a loss without its own ``forward_batch``, or
+parameters shared between layers use an exact generic loop instead:
 perturb in place, ``network.forward(X)``, ``loss_fn.forward``, restore (bit-identically, in
 ``try/finally``), then one more ``network.forward(X)`` to restore the layer caches.
 """
