@@ -521,3 +521,21 @@ def test_non_contiguous_parameter() -> None:
         got = perturbed_losses(model, name, np.arange(size), steps, X, y, loss)
         want = reference_losses(model, name, np.arange(size), steps, X, y, loss)
         np.testing.assert_allclose(got, want, rtol=0, atol=1e-13 * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("head", ["mse", "ce_logits", "ce_onehot", "ce_probs", "bce", "bce_logits"])
+def test_supported_models_really_take_the_fast_path(head: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(26)
+    model = build([(5, "leaky_relu", True), (4, "softmax", False), (3, None, False)], 3, np.float32, seed=14)
+    extra, loss, y = head_and_loss(head, 4, 3, rng)
+    model = NeuralNetwork(model.layers + extra)
+    X = rng.normal(size=(4, 3))
+
+    def no_generic(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the generic path was used")
+
+    monkeypatch.setattr(perturb, "_generic", no_generic)
+    for name, P in model.params().items():
+        assert fast_path_available(model, name, loss)
+        got = perturbed_losses(model, name, np.arange(P.size), np.full((P.size, 2), 1e-3), X, y, loss)
+        assert got.shape == (P.size, 2) and np.isfinite(got).all()
