@@ -539,3 +539,16 @@ def test_supported_models_really_take_the_fast_path(head: str, monkeypatch: pyte
         assert fast_path_available(model, name, loss)
         got = perturbed_losses(model, name, np.arange(P.size), np.full((P.size, 2), 1e-3), X, y, loss)
         assert got.shape == (P.size, 2) and np.isfinite(got).all()
+
+
+def test_memo_is_released_with_the_network() -> None:
+    import gc
+
+    rng = np.random.default_rng(27)
+    model = build([(4, "tanh", False), (2, None, False)], 3, np.float64, seed=15)
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    perturbed_losses(model, "W_0", np.arange(12), np.full((12, 1), 1e-3), X, y, MSELoss())
+    assert perturb._last_base is not None and perturb._last_base.network_ref() is model
+    del model
+    gc.collect()
+    assert perturb._last_base is None

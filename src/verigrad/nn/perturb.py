@@ -446,7 +446,7 @@ class _CacheEntry:
     """Validated memo of the last base forward: one entry, for one network (held weakly)."""
 
     def __init__(self, network: Any, signature: tuple, params: list[np.ndarray], X: np.ndarray, base: _Base) -> None:
-        self.network_ref = weakref.ref(network)
+        self.network_ref = weakref.ref(network, _forget)  # dropped with the network
         self.signature = signature
         self.params = params  # the live arrays (identity) ...
         self.copies = [p.copy() for p in params]  # ... and their values at the time
@@ -465,6 +465,14 @@ class _CacheEntry:
 
 
 _last_base: _CacheEntry | None = None
+
+
+def _forget(ref: weakref.ref) -> None:
+    """Weakref callback: the memoised network was garbage-collected, free its copies and activations."""
+    global _last_base
+    entry = _last_base
+    if entry is not None and entry.network_ref is ref:
+        _last_base = None
 
 
 def _signature(layers: Sequence[Any]) -> tuple:
