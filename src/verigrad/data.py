@@ -101,6 +101,11 @@ def _split_counts(n: int, k: int) -> list[int]:
     return [base + (1 if i < extra else 0) for i in range(k)]
 
 
+def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """``a[idx]`` (a copy); ``take`` gathers rows of 2-D+ arrays several times faster for small batches."""
+    return a.take(idx, axis=0) if a.ndim > 1 else a[idx]
+
+
 # ---------------------------------------------------------------------------------------------
 # DataLoader
 # ---------------------------------------------------------------------------------------------
@@ -198,7 +203,7 @@ class DataLoader:
             order = self._rng.permutation(n)
             for start in range(0, stop, bs):
                 idx = order[start:start + bs]
-                yield X[idx] if y is None else (X[idx], y[idx])
+                yield _rows(X, idx) if y is None else (_rows(X, idx), _rows(y, idx))
         else:
             for start in range(0, stop, bs):
                 sl = slice(start, start + bs)
