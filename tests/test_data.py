@@ -57,6 +57,15 @@ def test_drop_last(n, bs):
     assert len(np.unique(seen)) == (n // bs) * bs
 
 
+def test_multidimensional_rows_stay_paired():
+    X = np.arange(10 * 2 * 3, dtype=np.float32).reshape(10, 2, 3)
+    Y = one_hot(np.arange(10) % 4, 4)
+    for xb, yb in DataLoader(X, Y, batch_size=3, seed=1):
+        rows = (xb[:, 0, 0] // 6).astype(int)
+        assert xb.dtype == np.float32 and xb.shape[1:] == (2, 3) and yb.shape[1:] == (4,)
+        assert np.array_equal(xb, X[rows]) and np.array_equal(yb, Y[rows])
+
+
 def test_y_none_yields_arrays():
     X = np.arange(10.0).reshape(5, 2)
     out = list(DataLoader(X, batch_size=2, shuffle=False))
