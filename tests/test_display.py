@@ -66,6 +66,16 @@ def test_make_progress_plain_and_rich():
     assert "0.7500" in out and "2/2" in out and "accuracy 0.5000" in out
 
 
+def test_rich_progress_without_batch_count():
+    pytest.importorskip("rich")
+    buf = io.StringIO()
+    r = make_progress(stream=buf, use_rich=True)
+    for b in (1, 2, 3):
+        r(1, 1, b, None, 0.5)
+    r.close()
+    assert "3/?" in buf.getvalue()
+
+
 def test_format_logs():
     assert format_logs({"loss": 0.5, "n": 3, "x": float("inf")}) == "loss 0.5000  n 3  x inf"
 

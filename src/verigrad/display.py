@@ -162,6 +162,7 @@ class RichProgress:
             transient=transient,
         )
         self._task: Any = None
+        self._steps = 0
         self._n_batches: int | None = None
         self._last_logs = ""
 
@@ -172,8 +173,8 @@ class RichProgress:
             self._progress.start()
             self._task = self._progress.add_task(f"epoch {epoch}/{n_epochs}", total=total,
                                                  loss=_fmt_value(running_loss, ".4f"), logs="")
-        done = (epoch - 1) * self._n_batches + batch if self._n_batches else None
-        self._progress.update(self._task, completed=done, description=f"epoch {epoch}/{n_epochs}",
+        self._steps += 1
+        self._progress.update(self._task, completed=self._steps, description=f"epoch {epoch}/{n_epochs}",
                               loss=_fmt_value(running_loss, ".4f"))
 
     def epoch_end(self, epoch: int, n_epochs: int, logs: Mapping[str, Any]) -> None:
