@@ -74,6 +74,10 @@ def test_rich_progress_without_batch_count():
         r(1, 1, b, None, 0.5)
     r.close()
     assert "3/?" in buf.getvalue()
+    for b in (1, 2):  # reusable for a second run
+        r(1, 1, b, 2, 0.25)
+    r.close()
+    assert "2/2" in buf.getvalue() and "0.2500" in buf.getvalue()
 
 
 def test_format_logs():

@@ -184,10 +184,14 @@ class RichProgress:
             self._progress.update(self._task, logs=self._last_logs)
 
     def close(self) -> None:
-        """Stop the live display (idempotent)."""
+        """Stop the live display (idempotent); the reporter can then be reused for another run."""
         if self._task is not None:
             self._progress.refresh()
         self._progress.stop()
+        if self._task is not None:
+            self._progress.remove_task(self._task)
+        self._task = None
+        self._steps = 0
 
 
 def make_progress(stream: TextIO | None = None, use_rich: bool | None = None) -> PlainProgress | RichProgress:
