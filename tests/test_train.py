@@ -334,6 +334,37 @@ def test_grad_norms_per_parameter_layer_and_epoch():
         assert layers[2][e] >= max(h.grad_norms["W_2"][e], h.grad_norms["b_2"][e])
 
 
+def test_grad_norms_by_layer_groups_seed001_style_names():
+    class Seed001Model:
+        """Seed 001's hand-written MLP: parameters W1, b1, W2, b2 (no underscore)."""
+
+        def __init__(self):
+            rng = np.random.default_rng(0)
+            self.p = {"W1": rng.standard_normal((2, 5)), "b1": np.zeros(5),
+                      "W2": rng.standard_normal((5, 1)), "b2": np.zeros(1), "scale": np.ones(1)}
+            self.g = {k: np.ones_like(v) for k, v in self.p.items()}
+
+        def forward(self, X, training=True):
+            return X @ self.p["W1"] @ self.p["W2"]
+
+        def backward(self, d):
+            return None
+
+        def params(self):
+            return self.p
+
+        def grads(self):
+            return self.g
+
+    X, y = make_quadratic(8, seed=0)
+    h = fit(Seed001Model(), MSELoss(), NoOpOptimizer(), DataLoader(X, y, batch_size=8, shuffle=False), epochs=1,
+            progress=False, record_grad_norms=True)
+    layers = h.grad_norms_by_layer()
+    assert set(layers) == {1, 2, "scale"}
+    assert layers[1][0] == pytest.approx(math.sqrt(10 + 5)) and layers[2][0] == pytest.approx(math.sqrt(6))
+    assert layers["scale"][0] == pytest.approx(1.0)
+
+
 def test_grad_norms_not_recorded_by_default():
     X, y = make_blobs(32, seed=1)
     model = mlp()

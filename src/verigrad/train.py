@@ -263,11 +263,11 @@ def _make_metric_fns(metrics: Any, loss: Any) -> list[tuple[str, Callable[[Any, 
 # ---------------------------------------------------------------------------------------------
 # History
 # ---------------------------------------------------------------------------------------------
-_PARAM_NAME = re.compile(r"^(.*)_(\d+)$")
+_PARAM_NAME = re.compile(r"^(.*?)_?(\d+)$")
 
 
 def _layer_key(name: str) -> int | str:
-    """``"W_2"`` -> 2; names without a ``_<index>`` suffix are their own group."""
+    """``"W_2"`` -> 2 (and seed 001's ``"W2"`` -> 2); names without a trailing index are their own group."""
     m = _PARAM_NAME.match(name)
     return int(m.group(2)) if m else name
 
@@ -330,9 +330,9 @@ class History:
         Returns
         -------
         dict of int to list of float
-            Layer index (as in the parameter names, e.g. 0 and 2 for ``Dense, ReLU, Dense``)
-            -> one value per epoch; parameters whose names have no ``_<index>`` suffix keep
-            their own name as key. Empty unless ``fit(record_grad_norms=True)``.
+            Layer index (as in the parameter names, e.g. 0 and 2 for ``Dense, ReLU, Dense``;
+            ``W1``/``b1`` style names give 1) -> one value per epoch; parameters whose names
+            end without an index keep their own name as key. Empty unless ``fit(record_grad_norms=True)``.
         """
         return {k: list(v) for k, v in self.layer_grad_norms.items()}
 
