@@ -10,7 +10,8 @@ no concrete classes):
 * loader: re-iterable of ``(xb, yb)`` mini-batches, e.g. :class:`verigrad.data.DataLoader`.
 
 One training step is ``pred = model.forward(xb)``, ``L = loss.forward(pred, yb)``,
-``model.backward(loss.backward(pred, yb))``, ``optimizer.step(model.grads())``.
+``model.backward(loss.backward(pred, yb))`` (with ``input_grad=False`` when the network accepts it:
+training never needs the gradient of the data), ``optimizer.step(model.grads())``.
 
 Contents
 --------
