@@ -139,8 +139,20 @@ def _grad_array(g: Any, arg: str, shape: tuple[int, ...], what: str) -> tuple[np
         return arr.astype(np.float64), False
     if len(shape) == 2 and arr.shape == shape[::-1] and shape[0] != shape[1]:
         return arr.astype(np.float64).T, True
+    if arr.size == int(np.prod(shape)) and tuple(d for d in arr.shape if d != 1) == tuple(d for d in shape if d != 1):
+        # the same entries in the same order, only axes of length 1 differ ((1, D) bias vs (D,) gradient)
+        return arr.astype(np.float64).reshape(shape), False
+    hint = ""
+    if arr.ndim == len(shape) + 1 and arr.shape[1:] == shape and arr.shape[0] > 1:
+        hint = (f": it looks like one gradient per sample (axis 0 of length {arr.shape[0]}); sum over axis 0 "
+                f"(the batch), e.g. np.sum(..., axis=0)")
+    elif (arr.ndim == len(shape) and arr.ndim >= 1 and shape[0] == 1 and arr.shape[0] > 1
+          and arr.shape[1:] == shape[1:]):
+        hint = (f": it looks like one gradient per sample (axis 0 of length {arr.shape[0]}); sum over axis 0 "
+                f"(the batch), e.g. np.sum(..., axis=0, keepdims=True)")
     raise ValueError(
         f"{arg} has shape {arr.shape} but {what} has shape {shape}: the gradient must have the shape of {what}"
+        + hint
     )
 
 
@@ -161,6 +173,125 @@ def _output(out: Any, where: str) -> np.ndarray:
     if arr.dtype.kind not in "fciu":
         raise TypeError(f"fn must return a numeric array or scalar; got dtype {arr.dtype} {where}")
     return arr
+
+
+def _is_number(v: Any) -> bool:
+    return (isinstance(v, (int, float, np.number)) and not isinstance(v, bool)) or (
+        isinstance(v, np.ndarray) and v.ndim == 0 and v.dtype.kind in "fciu")
+
+
+def _array_like(v: Any) -> bool:
+    """An ndarray, a NumPy or Python scalar, or an object with ``__array__`` (not a tuple/list/str)."""
+    return _is_number(v) or isinstance(v, np.ndarray) or (
+        hasattr(v, "__array__") and not isinstance(v, (str, bytes, tuple, list)))
+
+
+class _TupleOutput:
+    """Adapt ``fn`` when it returns a tuple (CS231n's ``(out, cache)``, ``(loss, dx)``, or several outputs).
+
+    * ``dLdf`` a tuple/list with one entry per output item (``None`` for items such as a cache): the
+      outputs are concatenated, flattened, so that ``L = sum_i sum(out_i * dLdf_i)``;
+    * otherwise the first item is the output (``(out, cache)``, ``(loss, grads)``), when it is an array
+      or a scalar; a note says so.
+
+    A list of plain numbers is an array, not a tuple of outputs. The decision is taken at the first
+    call and kept (a different structure at a later call is an error naming both).
+    """
+
+    def __init__(self, fn: Callable[[np.ndarray], Any], dLdf: Any) -> None:
+        self.fn = fn
+        self.dLdf = dLdf
+        self.kind: Optional[str] = None  # "plain", "first" or "multi"
+        self.n_items = 0
+        self.shapes: list[tuple[int, ...]] = []
+        self.note: Optional[str] = None
+
+    def _decide(self, out: Any) -> None:
+        if not isinstance(out, (tuple, list)) or (isinstance(out, list) and all(_is_number(v) for v in out)):
+            self.kind = "plain"
+            return
+        k = len(out)
+        if k == 0:
+            raise TypeError("fn returned an empty tuple; expected an array or a scalar")
+        d = self.dLdf
+        if isinstance(d, (tuple, list)) and len(d) == k and not _plain_numeric(d, out[0]):
+            used = [i for i in range(k) if d[i] is not None]
+            if not used:
+                raise ValueError(f"dLdf is a tuple of {k} None: give the upstream gradient of at least one of "
+                                 f"fn's {k} outputs")
+            for i in used:
+                if not _array_like(out[i]):
+                    raise TypeError(f"fn returned a tuple whose item {i} is a {type(out[i]).__name__}, but dLdf[{i}] "
+                                    f"is not None: give dLdf[{i}]=None for items that are not outputs (e.g. a cache)")
+                shp = np.shape(out[i])
+                gi = np.asarray(d[i])
+                if gi.ndim and gi.shape != shp:
+                    raise ValueError(f"dLdf[{i}] has shape {gi.shape} but fn(x)[{i}] has shape {shp}; they must match")
+            self.kind = "multi"
+            self.used = used
+            self.shapes = [tuple(np.shape(out[i])) for i in used]
+            self.n_items = k
+            return
+        if not _array_like(out[0]):
+            raise TypeError(
+                f"fn returned a {type(out).__name__} of {k} items whose first item is a {type(out[0]).__name__}; "
+                "expected an array or a scalar: pass lambda x: fn(x)[i] for the output to check, or dLdf as a "
+                f"tuple of {k} upstream gradients (None for items that are not outputs)")
+        if d is not None and not isinstance(d, (tuple, list)):
+            want = np.shape(d)
+            got = np.shape(out[0])
+            if want != got and int(np.prod(want)) > 1:
+                match = [i for i in range(1, k) if _array_like(out[i]) and np.shape(out[i]) == want]
+                hint = (f"; item {match[0]} has that shape: pass lambda x: fn(x)[{match[0]}]" if match else "")
+                raise ValueError(f"fn returned a tuple of {k} items; its first item, taken as the output, has shape "
+                                 f"{got} but dLdf has shape {want}{hint}")
+        self.kind = "first"
+        self.n_items = k
+        self.note = (f"fn returned a {type(out).__name__} of {k} items (like (out, cache) or (loss, grad)): its first "
+                     f"item was checked as the output; pass lambda x: fn(x)[0] to make this explicit")
+
+    def __call__(self, x: np.ndarray) -> Any:
+        out = self.fn(x)
+        if self.kind is None:
+            self._decide(out)
+        is_tuple = isinstance(out, (tuple, list)) and not (
+            isinstance(out, list) and all(_is_number(v) for v in out))
+        if self.kind == "plain":
+            if is_tuple:
+                raise TypeError(f"fn returned a {type(out).__name__} at a perturbed point but an array at x")
+            return out
+        if not is_tuple or len(out) != self.n_items:
+            raise TypeError(f"fn returned {type(out).__name__} at a perturbed point but a tuple of "
+                            f"{self.n_items} items at x")
+        if self.kind == "first":
+            return out[0]
+        parts = [np.asarray(out[i]) for i in self.used]
+        for i, p, shp in zip(self.used, parts, self.shapes):
+            if p.shape != shp:
+                raise ValueError(f"fn(x)[{i}] has shape {p.shape} at a perturbed point but {shp} at x")
+        return np.concatenate([p.ravel() for p in parts])
+
+    def upstream(self) -> Any:
+        """``dLdf`` for the adapted output (flattened and concatenated for several outputs)."""
+        if self.kind != "multi":
+            return self.dLdf
+        parts = []
+        for i, shp in zip(self.used, self.shapes):
+            g = np.asarray(self.dLdf[i])
+            if g.dtype.kind not in "fiu":
+                raise TypeError(f"dLdf[{i}] must be a real numeric array or scalar; got dtype {g.dtype}")
+            parts.append(np.broadcast_to(g.astype(np.float64), shp).ravel() if g.ndim == 0 else
+                         g.astype(np.float64).ravel())
+        return np.concatenate(parts)
+
+
+def _plain_numeric(d: Any, first: Any) -> bool:
+    """Whether a tuple/list ``dLdf`` is one numeric array with the shape of the first output item."""
+    try:
+        arr = np.asarray(d)
+    except Exception:  # noqa: BLE001 - ragged: several upstream gradients
+        return False
+    return arr.dtype.kind in "fiu" and _array_like(first) and arr.shape == np.shape(first)
 
 
 def _dldf(dLdf: Any, out_shape: tuple[int, ...]) -> np.ndarray:
@@ -341,7 +472,10 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
         raise TypeError(f"fn must be callable; got {type(fn).__name__}")
     x_arr = _float_array(x, "x")
     probe = opts.probe if opts.probe is not None else callable(grad)
+    fn = _TupleOutput(fn, dLdf)
     report = _check_fn_once(fn, grad, x_arr, dLdf, opts)
+    if fn.note:
+        report.notes.append(fn.note)
     if probe:
         _probe(report, fn, grad, x_arr, dLdf, opts)
     if opts.raise_on_failure:
@@ -407,7 +541,7 @@ def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Opti
     mutated = not _same_bits(first_in, work)
     if not np.all(np.isfinite(out0)):
         raise ValueError("fn(x) is not finite at x; expected finite values to check a gradient")
-    G = _dldf(dLdf, out0.shape)
+    G = _dldf(fn.upstream() if isinstance(fn, _TupleOutput) else dLdf, out0.shape)
     eval_eps = eps_of(coarser_dtype(out0.dtype if out0.dtype.kind == "f" else None, work.dtype))
 
     def lfun(out: Any) -> float:
