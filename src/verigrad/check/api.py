@@ -752,18 +752,158 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
                        title=title, notes=notes)
 
 
-def check_params(loss: Callable[[], Any], params: Mapping[str, np.ndarray], grads: Mapping[str, Any],
-                 **options: Any) -> ModelReport:
+_GRAD_PATTERNS = ("{}", "d{}", "d_{}", "grad_{}", "grad{}", "{}_grad", "{}grad", "dL_d{}", "dLd{}", "dL/d{}",
+                  "g{}", "g_{}", "delta_{}", "nabla_{}")
+
+
+def _grad_names(name: str) -> list[str]:
+    """Names under which the gradient of parameter ``name`` may be stored (``W1``: ``dW1``, ``grad_W1``...)."""
+    out = []
+    for pat in _GRAD_PATTERNS:
+        cand = pat.format(name)
+        if cand not in out:
+            out.append(cand)
+    return out
+
+
+class _LossValue:
+    """Wrap ``loss()`` so that a ``(loss, grads)`` tuple (CS231n's ``model.loss(X, y)``) counts as its loss."""
+
+    def __init__(self, loss: Callable[[], Any]) -> None:
+        self.loss = loss
+        self.note: Optional[str] = None
+
+    def __call__(self) -> Any:
+        v = self.loss()
+        if isinstance(v, (tuple, list)) and len(v) >= 1 and _is_number(v[0]):
+            if self.note is None:
+                self.note = (f"loss() returned a {type(v).__name__} of {len(v)} items (like (loss, grads)): its "
+                             "first item was used as the loss")
+            return v[0]
+        return v
+
+
+def _params_mapping(params: Any, loss: Callable[[], Any]) -> tuple[dict[str, Any], str, list[str]]:
+    """Normalise ``params`` to an ordered dict name -> array; return (dict, form, notes).
+
+    Forms: ``"mapping"``; ``"sequence"`` (a list/tuple of arrays, named ``params[i]``); ``"object"`` (the
+    float ndarray attributes of an object, e.g. ``net.W1``; attributes that ``loss()`` replaces by new
+    arrays are forward caches, not parameters, and are left out: this costs one call of ``loss()``).
+    """
+    if isinstance(params, Mapping):
+        return dict(params), "mapping", []
+    if isinstance(params, np.ndarray):
+        return {"param": params}, "single", []
+    if isinstance(params, (list, tuple)):
+        if not params:
+            raise ValueError("params is empty: nothing to check")
+        return {f"params[{i}]": p for i, p in enumerate(params)}, "sequence", []
+    attrs = getattr(params, "__dict__", None)
+    if not isinstance(attrs, dict):
+        raise TypeError(
+            f"params must be a mapping name -> ndarray, a list of arrays or an object with array attributes; "
+            f"got {type(params).__name__}")
+    arrays = {k: v for k, v in attrs.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
+    if not arrays:
+        raise ValueError(f"params is a {type(params).__name__} object with no floating-point ndarray attributes; "
+                         "pass a dict name -> live array instead")
+    grad_like = {pat.format(o) for o in arrays for pat in _GRAD_PATTERNS[1:]}
+    arrays = {k: v for k, v in arrays.items() if k not in grad_like}
+    before = {k: id(v) for k, v in arrays.items()}
+    keep = {k: v.copy() for k, v in arrays.items()}
+    try:
+        loss()
+    finally:
+        for k, v in arrays.items():
+            np.copyto(v, keep[k])
+    now = getattr(params, "__dict__", {})
+    live = {k: v for k, v in arrays.items() if id(now.get(k)) == before[k]}
+    notes = []
+    cached = sorted(set(arrays) - set(live))
+    if cached:
+        notes.append(f"attributes {cached} of the {type(params).__name__} object are recomputed by loss() (forward "
+                     "caches), not parameters: not checked")
+    return live, "object", notes
+
+
+def _grads_lookup(grads: Any, names: list[str], form: str, same_object: bool) -> tuple[dict[str, Any], list[str]]:
+    """Find the claimed gradient of each parameter in ``grads`` (mapping, sequence or object).
+
+    Returns (name -> gradient, notes). Names are matched exactly first (not when ``grads`` is the
+    parameter object itself), then by the usual spellings (``dW1``, ``grad_W1``, ``W1_grad``...). When
+    the parameters are an object's attributes, those without a gradient are left out with a note.
+    """
+    notes: list[str] = []
+    if isinstance(grads, (list, tuple)):
+        if form != "sequence":
+            raise TypeError(
+                f"grads is a {type(grads).__name__} of arrays but params is not: give both as lists in the same "
+                "order, or both as dicts with the same names")
+        if len(grads) != len(names):
+            raise ValueError(f"params has {len(names)} arrays but grads has {len(grads)}; they must pair up in order")
+        return dict(zip(names, grads)), notes
+    if form == "single":
+        return {names[0]: grads}, notes
+    if form == "sequence":
+        raise TypeError(f"params is a list of arrays but grads is a {type(grads).__name__}: give grads as a list "
+                        "of arrays in the same order")
+    if isinstance(grads, Mapping):
+        table: dict[str, Any] = dict(grads)
+        where = "grads"
+    else:
+        attrs = getattr(grads, "__dict__", None)
+        if not isinstance(attrs, dict):
+            raise TypeError(f"grads must be a mapping name -> ndarray (or a list, or an object with gradient "
+                            f"attributes); got {type(grads).__name__}")
+        table = {k: v for k, v in attrs.items() if isinstance(v, np.ndarray) or _is_number(v)}
+        where = f"the {type(grads).__name__} object"
+    found: dict[str, Any] = {}
+    used: set[str] = set()
+    missing = []
+    for nm in names:
+        cands = _grad_names(nm)[1:] if same_object else _grad_names(nm)
+        hit = next((c for c in cands if c in table and c not in used), None)
+        if hit is None:
+            missing.append(nm)
+        else:
+            found[nm] = table[hit]
+            used.add(hit)
+    optional = form == "object" or not isinstance(grads, Mapping)
+    extra = [k for k in table if k not in used] if isinstance(grads, Mapping) else []
+    if (missing and not optional) or extra:
+        parts = []
+        if missing and not optional:
+            parts.append(f"grads has no entry for {missing}")
+        if extra:
+            parts.append(f"grads has entries {extra} that are not in params")
+        raise ValueError("params and grads must have the same names: " + "; ".join(parts)
+                         + " (the gradient of 'W' may also be named 'dW', 'grad_W' or 'W_grad')")
+    if missing:
+        if not found:
+            raise ValueError(f"no gradient found in {where} for any of the parameters {names} (looked for the same "
+                             "names and d<name>, grad_<name>, <name>_grad)")
+        notes.append(f"no gradient given for {missing}: not checked")
+    return found, notes
+
+
+def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: Any) -> ModelReport:
     """Check the claimed gradients of a hand-written model.
 
     Parameters
     ----------
     loss : callable () -> scalar
-        Reads the live arrays in ``params`` and returns the loss.
-    params : mapping of str to ndarray of float
-        The live parameter arrays; they are perturbed in place and restored bit for bit.
-    grads : mapping of str to ndarray
-        The claimed ``dL/dparam`` under the same names and shapes.
+        Reads the live arrays in ``params`` and returns the loss (a Python float, a NumPy scalar or a
+        0-d array). A ``(loss, grads)`` tuple, as CS231n's ``model.loss(X, y)`` returns, counts as its
+        first item.
+    params : mapping of str to ndarray of float, list of ndarray, or object
+        The live parameter arrays; they are perturbed in place and restored bit for bit. A list is named
+        ``params[0]``, ``params[1]``...; an object contributes its float ndarray attributes (``net.W1``),
+        except those that ``loss()`` replaces by new arrays (forward caches such as ``net.z1``).
+    grads : mapping of str to ndarray, list of ndarray, or object
+        The claimed ``dL/dparam``, in the form of ``params``: the same names (or ``dW1``, ``grad_W1``,
+        ``W1_grad``... for ``W1``), the same order for lists; for an object, its attributes so named
+        (``net.dW1``; ``grads`` may be the same object as ``params``). Shapes must match, except for
+        axes of length 1 (a ``(1, D)`` bias with a ``(D,)`` gradient).
     **options
         As for :func:`check_gradients` (``method``, ``mode``, ``k``, ``seed``, ``eps``, ``atol``, ``rtol``,
         ``batch_size``, ``raise_on_failure``). The round-off of both sides is judged by the coarser of
@@ -776,21 +916,12 @@ def check_params(loss: Callable[[], Any], params: Mapping[str, np.ndarray], grad
     opts = _options(options)
     if not callable(loss):
         raise TypeError(f"loss must be a zero-argument callable; got {type(loss).__name__}")
-    if not isinstance(params, Mapping):
-        raise TypeError(f"params must be a mapping name -> ndarray; got {type(params).__name__}")
-    if not isinstance(grads, Mapping):
-        raise TypeError(f"grads must be a mapping name -> ndarray; got {type(grads).__name__}")
-    missing = [k for k in params if k not in grads]
-    extra = [k for k in grads if k not in params]
-    if missing or extra:
-        raise ValueError(
-            "params and grads must have the same names: "
-            + (f"grads has no entry for {missing}" if missing else "")
-            + ("; " if missing and extra else "")
-            + (f"grads has entries {extra} that are not in params" if extra else "")
-        )
-    if not params:
-        raise ValueError("params is empty: nothing to check")
+    loss_value = _LossValue(loss)
+    same = grads is params and not isinstance(params, (Mapping, list, tuple, np.ndarray))
+    params, form, notes = _params_mapping(params, loss_value)
+    grads, more = _grads_lookup(grads, list(params), form, same_object=same)
+    notes += more
+    params = {k: v for k, v in params.items() if k in grads}
     targets = []
     transposed: set[str] = set()
     for nm, p in params.items():
@@ -804,15 +935,16 @@ def check_params(loss: Callable[[], Any], params: Mapping[str, np.ndarray], grad
         targets.append(Target(nm, p, g, e, e, analytic_dtype=_grad_eps(grads[nm])[1]))
     guard = _Restorer([t.live for t in targets])
     try:
-        probe_obj = Objective(loss)
+        probe_obj = Objective(loss_value)
         probe_obj()
         changed = guard.changed()
         mutated = None
         if changed:
             mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
             guard.restore()
-        report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
+        report = _live_check(targets, loss_value, opts, title="gradient check", mutated=mutated,
                              batch_size=opts.batch_size, transposed=transposed)
+        report.notes += notes + ([loss_value.note] if loss_value.note else [])
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None
     finally:
