@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -159,22 +160,16 @@ def _selecting(fn: Callable[..., Any], output: int | Callable[[Any], Any] | None
     return run
 
 
-def _validate_output(out: Any, where: str) -> torch.Tensor:
+def _validate_output(out: Any, where: str, complex_ok: bool = False) -> torch.Tensor:
     if isinstance(out, torch.Tensor):
-        if not (out.is_floating_point()):
+        if not (out.is_floating_point() or (complex_ok and out.is_complex())):
             raise TypeError(
                 f"fn must return a floating-point torch.Tensor; {where} it returned a "
                 f"{_describe(out)}. Integer, boolean and complex outputs have no real gradient to check."
             )
         return out
-    hint = ""
-    if isinstance(out, (tuple, list)):
-        hint = (
-            f" (a {type(out).__name__} of {len(out)} items: check one output at a time with output=0, "
-            "output=1, ... or output=callable)"
-        )
     raise TypeError(
-        f"fn must return a torch.Tensor; {where} it returned a {type(out).__name__}{hint}."
+        f"fn must return a torch.Tensor (or a tuple of them); {where} it returned a {type(out).__name__}."
     )
 
 
@@ -256,6 +251,204 @@ def _checker():  # noqa: ANN202 - the checker entry point and report class, impo
     return check_gradients, ModelReport
 
 
+def _flatten(res: Any, path: str = "") -> list[tuple[str, Any]]:
+    """The leaves of nested tuples/lists with their index paths (``"[1][0]"``)."""
+    if isinstance(res, (tuple, list)):
+        out: list[tuple[str, Any]] = []
+        for k, r in enumerate(res):
+            out.extend(_flatten(r, f"{path}[{k}]"))
+        return out
+    return [(path, res)]
+
+
+def _outputs(res: Any, where: str, complex_ok: bool = False) -> tuple[list[torch.Tensor], list[str]]:
+    """The checked outputs of ``fn``: the tensor it returns, or the floating-point tensors of its tuple.
+
+    Several outputs are checked together: the checked scalar is :math:`\\sum_k \\sum f_k \\odot G_k`.
+    Returns the tensors and notes on what was skipped. ``complex_ok``: complex outputs count as
+    floating point (evaluations at the checker's complex-step points).
+    """
+    if not isinstance(res, (tuple, list)):
+        return [_validate_output(res, where, complex_ok)], []
+    leaves = _flatten(res)
+    outs = [o for _, o in leaves
+            if isinstance(o, torch.Tensor) and (o.is_floating_point() or (complex_ok and o.is_complex()))]
+    if not outs:
+        kinds = ", ".join(
+            f"result{p}: {_describe(o) if isinstance(o, torch.Tensor) else type(o).__name__}" for p, o in leaves
+        )
+        raise TypeError(
+            f"fn must return a floating-point torch.Tensor or a tuple holding some; {where} it returned a "
+            f"{type(res).__name__} without any ({kinds or 'empty'})"
+        )
+    notes = []
+    if len(leaves) > 1:
+        skipped = [
+            f"result{p} ({_describe(o) if isinstance(o, torch.Tensor) else type(o).__name__})"
+            for p, o in leaves if not (isinstance(o, torch.Tensor) and o.is_floating_point())
+        ]
+        notes.append(
+            f"fn returns a {type(res).__name__} of {len(leaves)} items: its {len(outs)} floating-point "
+            "tensor(s) are checked together, L = sum_k sum(f_k * dLdf_k) (check one with output=index or "
+            "output=callable)" + (f"; not differentiable, skipped: {', '.join(skipped)}" if skipped else "")
+        )
+    return outs, notes
+
+
+def _make_dLdfs(dLdf: Any, outs: list[torch.Tensor], rng: np.random.Generator) -> list[np.ndarray]:
+    """One upstream gradient per checked output (see :func:`_make_dLdf`)."""
+    if len(outs) == 1:
+        return [_make_dLdf(dLdf, outs[0], rng)]
+    if dLdf is None:
+        return [_make_dLdf(None, o, rng) for o in outs]
+    if not isinstance(dLdf, (tuple, list)) or len(dLdf) != len(outs):
+        raise ValueError(
+            f"fn returns {len(outs)} floating-point outputs of shapes {[tuple(o.shape) for o in outs]}: dLdf "
+            f"must be a tuple of {len(outs)} upstream gradients, one per output (or None), got "
+            f"{type(dLdf).__name__}" + (f" of length {len(dLdf)}" if isinstance(dLdf, (tuple, list)) else "")
+        )
+    return [_make_dLdf(d, o, rng) for d, o in zip(dLdf, outs)]
+
+
+def _concat(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Arrays flattened into one vector, in the coarsest floating dtype among them (its round-off rules)."""
+    dts = [np.dtype(a.dtype) for a in arrays if np.dtype(a.dtype).kind == "f"]
+    dt = min(dts, key=lambda d: d.itemsize) if dts else np.dtype(np.float64)
+    return np.concatenate([np.asarray(a, dtype=dt).ravel() for a in arrays])
+
+
+def _fresh(args: Sequence[Any]) -> list[Any]:
+    """Copies of the tensor arguments (other arguments as they are)."""
+    return [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
+
+
+def _call_args(leaves: Sequence[Any]) -> list[Any]:
+    """The arguments ``fn`` receives: non-leaf copies of the leaves that require grad."""
+    return [a.clone() if isinstance(a, torch.Tensor) and a.requires_grad else a for a in leaves]
+
+
+def _vjp(res: Any, leaf: torch.Tensor, g_ts: Sequence[torch.Tensor]) -> torch.Tensor | None:
+    """torch's vector-Jacobian product of ``fn``'s result ``res`` with respect to ``leaf``."""
+    outs, _ = _outputs(res, "at a probe point")
+    live = [(o, g) for o, g in zip(outs, g_ts) if o.requires_grad]
+    if not live:
+        return None
+    (g,) = torch.autograd.grad([o for o, _ in live], [leaf], grad_outputs=[g for _, g in live],
+                               allow_unused=True)
+    return g
+
+
+_INVALID_GRADIENT = re.compile(
+    r"Function (\w+) returned an invalid gradient at index (\d+) - got \[([\d, ]*)\] but expected shape "
+    r"compatible with \[([\d, ]*)\]"
+)
+
+
+def _shape_of(text: str) -> tuple[int, ...]:
+    return tuple(int(s) for s in text.replace(" ", "").split(",") if s)
+
+
+def _invalid_gradient(
+    exc: RuntimeError,
+    fn: Any,
+    outs: list[torch.Tensor],
+    g_ts: list[torch.Tensor],
+    inputs: Sequence[Any],
+    checked: list[int],
+    targets: list[_Target],
+    input_names: list[str],
+) -> tuple[list[torch.Tensor | None], dict[str, Any]]:
+    """torch refused the gradients a backward returned: recover them (for ``Function.apply`` called
+    directly) and say what is wrong with each, or raise :class:`TorchCheckError` explaining it."""
+    m = _INVALID_GRADIENT.search(str(exc))
+    if m is None:
+        raise TorchCheckError(f"torch's backward of fn raised: {type(exc).__name__}: {exc}") from exc
+    node, index, got_shape, expected = m.group(1), int(m.group(2)), _shape_of(m.group(3)), _shape_of(m.group(4))
+    shapes = {input_names[i]: tuple(x.shape) for i, x in enumerate(inputs) if isinstance(x, torch.Tensor)}
+    owners = [n for n, s in shapes.items() if s == got_shape]
+    hint = (f"; {got_shape} is the shape of {', '.join(owners)}: the gradients look returned in the wrong "
+            "order" if owners else "")
+    rule = ("backward must return one gradient per forward argument, in the order of forward's arguments, each "
+            "of that argument's shape (None for non-tensor arguments)")
+    owner = getattr(fn, "__self__", None)
+    direct = (
+        isinstance(owner, type) and issubclass(owner, torch.autograd.Function) and len(outs) == 1
+        and outs[0].grad_fn is not None and type(outs[0].grad_fn).__name__ == node
+    )
+    if not direct:
+        raise TorchCheckError(
+            f"the backward of {node} returns at position {index} a gradient of shape {got_shape} for a forward "
+            f"argument of shape {expected}{hint}; {rule}"
+        ) from exc
+    from verigrad.check.diagnosis import special
+
+    with torch.no_grad():
+        raw = outs[0].grad_fn.apply(g_ts[0])  # the Function's own backward, unvalidated
+    raw = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
+    got: list[torch.Tensor | None] = []
+    forced: dict[str, Any] = {}
+    positions = {input_names[i]: i for i in checked}
+    for t in targets:
+        i = positions[t.name]
+        r = raw[i] if i < len(raw) else None
+        shape = tuple(inputs[i].shape)
+        if not isinstance(r, torch.Tensor) or tuple(r.shape) == shape:
+            got.append(r)
+            continue
+        rs = tuple(r.shape)
+        if len(shape) == 2 and rs == shape[::-1]:
+            got.append(r)  # the checker diagnoses a gradient of the transposed shape as "transpose"
+            continue
+        try:
+            got.append(r.sum_to_size(shape))  # what torch does with a broadcastable gradient
+            continue
+        except RuntimeError:
+            pass
+        got.append(None)
+        others = [n for n, s in shapes.items() if s == rs and n != t.name]
+        forced[t.name] = special(
+            "mismatch",
+            f"the backward of {node} returns for {t.name} (position {i}) a gradient of shape {rs}, but "
+            f"{t.name} has shape {shape}"
+            + (f"; {rs} is the shape of {', '.join(others)}: gradients returned in the wrong order?" if others
+               else "")
+            + f". {rule[0].upper()}{rule[1:]}",
+            argument=t.name, returned_shape=list(rs), expected_shape=list(shape), shape_of=others,
+        )
+    return got, forced
+
+
+def _swapped(reports: dict[str, Any]) -> None:
+    """Rename the diagnosis of a failing gradient that matches another tensor's numerical gradient.
+
+    ``a_i`` within the tolerance of ``n_j`` everywhere (and not of ``n_i``): the backward returned the
+    gradient of ``j`` in the place of ``i`` (swapped return values, wrong ``needs_input_grad`` branch).
+    """
+    from verigrad.check.diagnosis import special
+
+    names = list(reports)
+    for a in names:
+        ra = reports[a]
+        if ra.passed or ra.diagnosis.kind in ("mutates_input", "nondeterministic"):
+            continue
+        for b in names:
+            rb = reports[b]
+            if a == b or rb.shape != ra.shape or not np.all(np.isfinite(rb.numerical)):
+                continue
+            if not np.any(rb.numerical):
+                continue
+            tol = np.asarray(rb.tolerance, dtype=np.float64)
+            if tol.shape != rb.numerical.shape or not np.all(np.isfinite(tol)):
+                continue
+            if np.all(np.abs(ra.analytic - rb.numerical) <= tol):
+                both = not rb.passed and np.all(np.abs(rb.analytic - ra.numerical) <= np.asarray(ra.tolerance))
+                msg = (f"the gradient returned for {a} is the gradient of {b}"
+                       + (f" and the one for {b} is that of {a}: swapped" if both else "")
+                       + ": return the gradients in the order of the forward's arguments")
+                ra.diagnosis = special("mismatch", msg, argument=a, gradient_of=b, swapped=bool(both))
+                break
+
+
 # ----------------------------------------------------------------------------------------------------
 # check
 # ----------------------------------------------------------------------------------------------------
@@ -319,14 +512,20 @@ def check(
     ----------
     fn : callable
         A differentiable torch callable: a function of tensors, a custom Function's ``.apply``, or an
-        ``nn.Module``. It must return one floating-point tensor ``f`` of any shape.
-    *inputs : torch.Tensor
-        The positional arguments of ``fn``; all must be tensors (bind anything else with a lambda or
-        :func:`functools.partial`). Those with ``requires_grad=True`` are checked (see ``wrt``).
-    dLdf : tensor, ndarray or float, optional
-        Upstream gradient :math:`G` of the same shape as ``f`` (a scalar is broadcast). By default a
-        standard normal draw from ``rng`` (``1`` when ``f`` is a scalar, e.g. a loss), rounded to the
-        output's dtype.
+        ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple of
+        tensors: its floating-point tensors :math:`f_1, f_2, \ldots` are then checked together,
+        :math:`L = \sum_k \sum f_k \odot G_k` (integer outputs such as indices are skipped; select a
+        single output with ``output``).
+    *inputs : torch.Tensor or any
+        The positional arguments of ``fn``. Tensors with ``requires_grad=True`` are checked (see
+        ``wrt``); other arguments (a constant, ``None`` for an optional bias, a flag) are passed to every
+        call unchanged, as ``Function.apply`` receives them. NumPy arrays are refused (convert them with
+        ``torch.from_numpy``). A checked tensor reaches ``fn`` as a non-leaf copy, so a Function that
+        writes into its input and declares it (``ctx.mark_dirty``) is checked like any other.
+    dLdf : tensor, ndarray or float, or a tuple of them, optional
+        Upstream gradient :math:`G` of the same shape as ``f`` (a scalar is broadcast); one per output
+        when ``fn`` returns several. By default a standard normal draw from ``rng`` (``1`` when ``f`` is
+        a scalar, e.g. a loss), rounded to the output's dtype.
     seed : int or None, default 0
         Seed of the default ``rng`` and of the checker's sampling.
     rng : numpy.random.Generator, optional
@@ -376,14 +575,20 @@ def check(
         One entry per checked tensor, named ``input0``... and by parameter name. ``report.passed``,
         ``report.diagnosis.kind`` (``ok``, ``scale``, ``sign``, ``transpose``, ``partial``, ``zero``,
         ``kink``, ``precision``, ``mutates_input``, ``nondeterministic``, ``mismatch``), ``str(report)``.
+        A backward returning the gradients in the wrong order is diagnosed ``mismatch`` with a message
+        naming the swap (``details["gradient_of"]``, or ``details["returned_shape"]`` when torch refused
+        the shape); a backward returning ``None`` for a checked input is judged as zeros, with a note.
         Extra attributes: ``torch_numeric_dtype`` (``"float64"`` or the original dtype) and
         ``torch_notes`` (list of str: fallbacks and mutation findings).
 
     Raises
     ------
     TypeError
-        ``fn`` not callable, an input not a tensor, a checked input not floating point, ``fn`` not
-        returning a floating-point tensor.
+        ``fn`` not callable, an input a NumPy array, no tensor input at all, a checked input not floating
+        point, ``fn`` not returning a floating-point tensor (or a tuple holding one).
+    TorchCheckError
+        ``fn`` cannot be evaluated on the float64 copies (``double=True``), or its backward raised (e.g.
+        a gradient of the wrong shape somewhere inside ``fn``; the message says which and why).
     ValueError
         Nothing to check (no input requires grad and no trainable parameter), bad ``wrt``/``names``/
         ``dLdf``.
@@ -424,13 +629,6 @@ def check(
     """
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
-    for i, x in enumerate(inputs):
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(
-                f"input {i} (positional argument {i + 1} after fn) is a {type(x).__name__}, expected a "
-                "torch.Tensor; bind non-tensor arguments with a lambda or functools.partial, e.g. "
-                "check(lambda x: fn(x, 2), x)"
-            )
     if rng is None:
         rng = np.random.default_rng(seed)
     elif not isinstance(rng, np.random.Generator):
@@ -446,10 +644,20 @@ def check(
     ):
         raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
     input_names = _input_names(len(inputs), names)
+    is_tensor = [isinstance(x, torch.Tensor) for x in inputs]
+    for i, x in enumerate(inputs):
+        if isinstance(x, np.ndarray) or (not any(is_tensor) and i == 0):
+            raise TypeError(
+                f"input {i} ({input_names[i]}, positional argument {i + 1} after fn) is a {type(x).__name__}, "
+                "expected a torch.Tensor"
+                + (": convert it with torch.from_numpy(...)" if isinstance(x, np.ndarray) else
+                   ": fn needs at least one tensor input to check")
+                + " (numbers, None and other non-tensor arguments are passed to fn unchanged)"
+            )
 
     # ---- which inputs are checked
     if wrt is None:
-        checked = [i for i, x in enumerate(inputs) if x.requires_grad]
+        checked = [i for i, x in enumerate(inputs) if is_tensor[i] and x.requires_grad]
     else:
         if isinstance(wrt, int):
             wrt = [wrt]
@@ -460,6 +668,11 @@ def check(
                     f"wrt must hold input positions in range(0, {len(inputs)}), got {i!r}"
                 )
             i = int(i) % len(inputs)
+            if not is_tensor[i]:
+                raise TypeError(
+                    f"wrt names input {i} ({input_names[i]}), a {type(inputs[i]).__name__}: only tensors have "
+                    "gradients to check (other arguments are passed to fn unchanged)"
+                )
             if i not in checked:
                 checked.append(i)
     for i in checked:
@@ -489,8 +702,9 @@ def check(
             param_names.append(pname)
     if not checked and not param_names:
         what = "fn is not an nn.Module" if module is None else "the module has no trainable parameter"
+        n_t = f"{sum(is_tensor)} tensor" if not all(is_tensor) else f"{len(inputs)}"
         raise ValueError(
-            f"nothing to check: none of the {len(inputs)} inputs requires grad and {what}. "
+            f"nothing to check: none of the {n_t} inputs requires grad and {what}. "
             "Call x.requires_grad_() on the inputs to check, or pass wrt=[positions]."
         )
 
@@ -504,7 +718,7 @@ def check(
 
     # ---- analytic side: torch autograd on copies in the original dtypes
     a_inputs = [
-        x.detach().clone().requires_grad_(i in checked) for i, x in enumerate(inputs)
+        x.detach().clone().requires_grad_(i in checked) if is_tensor[i] else x for i, x in enumerate(inputs)
     ]
     a_module = _deepcopy_module(module) if module is not None else None
     a_fn = _selecting(a_module if a_module is not None else fn, output)
@@ -512,43 +726,77 @@ def check(
     orig_params = dict(module.named_parameters()) if module is not None else {}
     targets = [_Target(input_names[i], inputs[i], a_inputs[i]) for i in checked]
     targets += [_Target(n, orig_params[n], a_params[n]) for n in param_names]
+    # fn receives non-leaf copies of the checked leaves, as inside a network: an in-place Function
+    # (ctx.mark_dirty) or op may write into them, which torch refuses on a leaf that requires grad
+    with torch.enable_grad():
+        passed = _call_args(a_inputs)
+    before_nodes = [a.grad_fn if isinstance(a, torch.Tensor) else None for a in passed]
 
-    def mutated(stage: str) -> None:
-        for i, x in enumerate(inputs):
-            if not _same_values(a_inputs[i].detach(), x.detach()):
-                notes.append(
+    def mutated(stage: str, reference: list[Any], param_reference: dict[str, torch.Tensor]) -> list[str]:
+        found = []
+        for i, x in enumerate(reference):
+            if is_tensor[i] and not _same_values(passed[i].detach(), x.detach()):
+                if stage == "forward" and passed[i].requires_grad and passed[i].grad_fn is not before_nodes[i]:
+                    notes.append(
+                        f"fn writes into its argument {input_names[i]} in place, telling autograd "
+                        "(ctx.mark_dirty or an in-place torch op): every evaluation gets a fresh copy"
+                    )
+                    found.append("declared")
+                    continue
+                found.append(
                     f"the {stage} of fn writes into its argument {input_names[i]} in place "
-                    f"(max change {_max_change(x, a_inputs[i]):.3g})"
+                    f"(max change {_max_change(x, passed[i]):.3g})"
                 )
         for n, p in a_params.items():
-            if not _same_values(p.detach(), orig_params[n].detach()):
-                notes.append(
+            if not _same_values(p.detach(), param_reference[n].detach()):
+                found.append(
                     f"the {stage} of fn writes into parameter {n} in place "
-                    f"(max change {_max_change(orig_params[n], p):.3g})"
+                    f"(max change {_max_change(param_reference[n], p):.3g})"
                 )
+        return found
 
     with torch.enable_grad():
-        out = _validate_output(_call(a_fn, a_inputs), "called on the inputs")
-        finite = torch.isfinite(out.detach())
-        if not bool(finite.all()):
-            first = tuple(int(i) for i in torch.nonzero(~finite)[0]) if out.dim() else ()
-            raise ValueError(
-                f"fn's output is not finite at the given inputs (first NaN/inf at index {first}); "
-                "a gradient check needs a finite output"
-            )
-        mutated("forward")
-        g_np = _make_dLdf(dLdf, out, rng)
-        if out.requires_grad:
-            g_t = torch.from_numpy(g_np).to(dtype=out.dtype, device=out.device)
-            got = torch.autograd.grad(
-                out, [t.analytic for t in targets], grad_outputs=g_t, allow_unused=True
-            )
+        outs, out_notes = _outputs(_call(a_fn, passed), "called on the inputs")
+        notes.extend(out_notes)
+        for k, out in enumerate(outs):
+            finite = torch.isfinite(out.detach())
+            if not bool(finite.all()):
+                first = tuple(int(i) for i in torch.nonzero(~finite)[0]) if out.dim() else ()
+                which = "" if len(outs) == 1 else f" {k}"
+                raise ValueError(
+                    f"fn's output{which} is not finite at the given inputs (first NaN/inf at index {first}); "
+                    "a gradient check needs a finite output"
+                )
+        forward_found = mutated("forward", list(inputs), orig_params)
+        mutation_notes = [n for n in forward_found if n != "declared"]
+        after_forward = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in passed]
+        params_after_forward = {n: p.detach().clone() for n, p in a_params.items()}
+        g_list = _make_dLdfs(dLdf, outs, rng)
+        g_ts = [torch.from_numpy(g).to(dtype=o.dtype, device=o.device) for g, o in zip(g_list, outs)]
+        live = [k for k, o in enumerate(outs) if o.requires_grad]
+        forced: dict[str, Any] = {}
+        if live:
+            try:
+                got = list(torch.autograd.grad(
+                    [outs[k] for k in live], [t.analytic for t in targets],
+                    grad_outputs=[g_ts[k] for k in live], allow_unused=True,
+                ))
+            except RuntimeError as exc:
+                got, forced = _invalid_gradient(exc, fn, outs, g_ts, inputs, checked, targets, input_names)
         else:
             notes.append("fn's output does not depend on any checked tensor in torch's graph (no grad_fn)")
             got = [None] * len(targets)
-    if not any(n.startswith("the forward") for n in notes):
-        mutated("backward")
-    mutation_notes = [n for n in notes if "in place" in n]
+        if live:
+            for t, g in zip(targets, got):
+                if g is None and t.name not in forced:
+                    notes.append(
+                        f"torch's backward returned no gradient (None) for {t.name}, judged as zeros: a "
+                        "custom backward returning None for an input that requires grad (check the "
+                        "ctx.needs_input_grad indices and the order of the returned gradients), or an "
+                        "output that does not depend on it"
+                    )
+    mutation_notes += mutated("backward", after_forward, params_after_forward)
+    fresh = bool(forward_found)
 
     grads: dict[str, np.ndarray] = {}
     for t, g in zip(targets, got):
@@ -564,7 +812,7 @@ def check(
 
     # ---- numerical side: float64 copies; the checker perturbs one tensor at a time
     def build(double_: bool):
-        n_inputs = [_numeric_copy(x, double_) for x in inputs]
+        n_inputs = [_numeric_copy(x, double_) if is_tensor[i] else x for i, x in enumerate(inputs)]
         if module is not None:
             n_module = _deepcopy_module(module).cpu()
             if double_:
@@ -574,9 +822,7 @@ def check(
             return n_module, n_inputs, dict(n_module.named_parameters())
         return fn, n_inputs, {}
 
-    # fn writes into its arguments: feed it fresh copies so that every evaluation sees the checker's
-    # perturbed values, not the leftovers of the previous call
-    fresh = any(n.startswith("the forward") for n in mutation_notes)
+    out_shapes = [tuple(o.shape) for o in outs]
     numeric_dtype = "float64"
     # tiers: float64 copies; float64 copies with every coarser float tensor inside fn upcast (fn closes
     # over float32 data or weights); the original dtypes
@@ -587,14 +833,17 @@ def check(
         n_fn = _selecting(n_fn, output)
         if tier == "upcast":
             n_fn = _upcasting(n_fn)
+        where = "on native-dtype copies" if tier == "native" else "on the float64 copies"
         try:
             with torch.no_grad():
-                f_trial = n_fn(*[x.clone() for x in n_inputs])
-            if isinstance(f_trial, torch.Tensor) and tuple(f_trial.shape) != tuple(out.shape):
-                raise ValueError(
-                    f"fn's output has shape {tuple(out.shape)} on the original inputs but "
-                    f"{tuple(f_trial.shape)} on the copies"
-                )
+                trial = n_fn(*_fresh(n_inputs))
+            if isinstance(trial, torch.Tensor) or isinstance(trial, (tuple, list)):
+                trial_outs, _ = _outputs(trial, where)
+                if [tuple(o.shape) for o in trial_outs] != out_shapes:
+                    raise ValueError(
+                        f"fn's output has shape(s) {out_shapes} on the original inputs but "
+                        f"{[tuple(o.shape) for o in trial_outs]} on the copies"
+                    )
         except Exception as exc:  # noqa: BLE001 - any failure of user code in float64 triggers the fallback
             failures.append(f"{type(exc).__name__}: {exc}")
             if tier != tiers[-1]:
@@ -603,7 +852,7 @@ def check(
             raise TorchCheckError(
                 f"fn raised when evaluated on {where} copies of its inputs: {failures[0]}"
             ) from exc
-        _validate_output(f_trial, "on native-dtype copies" if tier == "native" else "on the float64 copies")
+        _outputs(trial, where)
         if tier == "upcast":
             notes.append(
                 "fn mixes the checked tensors with float32 tensors it holds (data or weights it closes over: "
@@ -622,11 +871,21 @@ def check(
                 warnings.warn("verigrad.torch.check: " + msg, UserWarning, stacklevel=2)
         break
 
+    multi = len(outs) > 1
+
+    def out_np(res: Any) -> np.ndarray:
+        got_outs, _ = _outputs(res, "at a perturbed point", complex_ok=True)
+        if not multi:
+            return _out_numpy(got_outs[0])
+        return _concat([_out_numpy(o) for o in got_outs])
+
+    g_np = _concat(g_list) if multi else g_list[0]
+
     def for_input(i: int) -> tuple[Callable[[np.ndarray], np.ndarray], np.ndarray]:
         def f_np(w: np.ndarray) -> np.ndarray:
-            args = [x.clone() for x in n_inputs] if fresh else list(n_inputs)
-            args[i] = torch.from_numpy(w)
-            return _out_numpy(n_fn(*args))
+            args = _fresh(n_inputs) if fresh else list(n_inputs)
+            args[i] = torch.from_numpy(w.copy() if fresh else w)
+            return out_np(n_fn(*args))
 
         return f_np, n_inputs[i].numpy().copy()
 
@@ -635,34 +894,28 @@ def check(
 
         def f_np(w: np.ndarray) -> np.ndarray:
             p.copy_(torch.from_numpy(w))
-            args = [x.clone() for x in n_inputs] if fresh else n_inputs
-            return _out_numpy(n_fn(*args))
+            args = _fresh(n_inputs) if fresh else n_inputs
+            return out_np(n_fn(*args))
 
         return f_np, p.detach().numpy().copy()
-
-    g_analytic = torch.from_numpy(g_np).to(dtype=out.dtype, device=out.device)
 
     def analytic_at(name: str) -> Callable[[np.ndarray], np.ndarray]:
         """The torch analytic gradient of ``name`` at another point (for the checker's probes)."""
         def grad_at(w: np.ndarray) -> np.ndarray:
             with torch.enable_grad():
-                args = [x.detach().clone() for x in inputs]
+                args = [x.detach().clone() if is_tensor[j] else x for j, x in enumerate(inputs)]
                 if name in positions:
                     i = positions[name]
                     leaf = torch.from_numpy(np.asarray(w)).to(dtype=inputs[i].dtype, device=inputs[i].device)
                     leaf.requires_grad_(True)
-                    args[i] = leaf
-                    f = a_fn(*args)
-                    (g,) = torch.autograd.grad(f, [leaf], grad_outputs=g_analytic, allow_unused=True)
-                    return _grad_numpy(g, leaf, name, [])
+                    args[i] = leaf.clone()
+                    return _grad_numpy(_vjp(a_fn(*args), leaf, g_ts), leaf, name, [])
                 leaf = a_params[name]
                 saved = leaf.detach().clone()
                 try:
                     with torch.no_grad():
                         leaf.copy_(torch.from_numpy(np.asarray(w)).to(dtype=leaf.dtype, device=leaf.device))
-                    f = a_fn(*args)
-                    (g,) = torch.autograd.grad(f, [leaf], grad_outputs=g_analytic, allow_unused=True)
-                    return _grad_numpy(g, leaf, name, [])
+                    return _grad_numpy(_vjp(a_fn(*args), leaf, g_ts), leaf, name, [])
                 finally:
                     with torch.no_grad():
                         leaf.copy_(saved)
@@ -680,7 +933,7 @@ def check(
     options.setdefault("seed", seed)
     if "batch_size" not in options:
         # the conventional batch axis: lets the diagnosis name a factor N ("missing 1/N")
-        lead = [int(x.shape[0]) for x in inputs if x.dim() >= 2]
+        lead = [int(x.shape[0]) for i, x in enumerate(inputs) if is_tensor[i] and x.dim() >= 2]
         if lead and lead[0] > 2:
             options["batch_size"] = lead[0]
     if numeric_dtype != "float64":
@@ -698,16 +951,19 @@ def check(
                     f_np, x0 = for_input(positions[t.name])
                 else:
                     f_np, x0 = for_param(t.name)
-                claimed = analytic_at(t.name) if probe else grads[t.name]
-                rep = check_gradients(f_np, claimed, x0, dLdf=g_np, method=method, name=t.name, probe=probe,
-                                      **options)
+                claimed = analytic_at(t.name) if probe and t.name not in forced else grads[t.name]
+                rep = check_gradients(f_np, claimed, x0, dLdf=g_np, method=method, name=t.name,
+                                      probe=probe and t.name not in forced, **options)
                 if t.name not in positions:
                     n_params[t.name].copy_(torch.from_numpy(x0))
+                if t.name in forced:
+                    rep.diagnosis = forced[t.name]
                 reports[t.name] = rep
                 n_evals += rep.n_evals
     finally:
         if torch.get_num_threads() != threads_before:
             torch.set_num_threads(threads_before)
+    _swapped(reports)
     first = next(iter(reports.values()))
     report = ModelReport(reports, method=first.method, mode=first.mode, n_evals=n_evals,
                          title="gradient check", notes=[])
