@@ -58,10 +58,11 @@ def ref_bce(p, y):
 
 
 def ref_bce_logits(z, y):
+    # log sigmoid(a) = -log1p(exp(-a)) and log(1 - sigmoid(a)) = log sigmoid(-a) = -log1p(exp(a)):
+    # the naive log(1 - s) loses ~10 digits when s is near 1 (a of about 9, as drawn here)
     vals = []
     for a, b in zip(z.ravel(), y.ravel()):
-        s = 1 / (1 + math.exp(-a))
-        vals.append(-(b * math.log(s) + (1 - b) * math.log(1 - s)))
+        vals.append(b * math.log1p(math.exp(-a)) + (1 - b) * math.log1p(math.exp(a)))
     return sum(vals) / len(vals)
 
 
@@ -269,3 +270,123 @@ def test_ce_backward_after_inplace_change_of_labels_is_not_stale():
     loss.forward(z, y)
     y[0] = 3
     np.testing.assert_array_equal(loss.backward(z, y), CrossEntropyLoss().backward(z, y.copy()))
+
+
+# ---- caches of the fast cross-entropy path (labels, exponentials) are never stale ------------------
+def _ce_reference_grad(z, labels):
+    """(softmax(z) - onehot) / N by plain loops in float64."""
+    n, c = z.shape
+    g = np.zeros((n, c))
+    for i in range(n):
+        row = [math.exp(v - max(z[i])) for v in z[i]]
+        s = sum(row)
+        for j in range(c):
+            g[i, j] = (row[j] / s - (1.0 if j == labels[i] else 0.0)) / n
+    return g
+
+
+@pytest.mark.parametrize("c", [1, 2, 3, 10])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_ce_repeated_calls_with_inplace_edits_follow_the_values(c, dtype):
+    """forward/backward pairs on the same arrays, edited in place between and within the pairs."""
+    rng = np.random.default_rng(c)
+    z = rng.standard_normal((7, c)).astype(dtype)
+    y = rng.integers(0, c, 7)
+    loss = CrossEntropyLoss()
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    for step in range(4):
+        v = loss.forward(z, y)
+        assert v == pytest.approx(ref_ce_logits_labels(z.astype(np.float64), y), rel=tol, abs=tol)
+        if step == 1:
+            z[3] *= -2.0  # pred edited between forward and backward
+        if step == 2:
+            y[[0, 5]] = (y[[0, 5]] + 1) % c  # labels edited between forward and backward
+        g = loss.backward(z, y)
+        assert g.dtype == dtype and g.shape == z.shape
+        np.testing.assert_allclose(g, _ce_reference_grad(z.astype(np.float64), y), rtol=tol, atol=tol)
+        g[...] = 7.0  # the caller owns the returned array: editing it changes nothing for the next call
+        np.testing.assert_allclose(loss.backward(z, y), _ce_reference_grad(z.astype(np.float64), y),
+                                   rtol=tol, atol=tol)
+        z += dtype(0.25) * rng.standard_normal(z.shape).astype(dtype)  # as an optimizer step would
+
+
+def test_ce_new_arrays_with_the_same_values_give_the_same_results():
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((6, 4))
+    y = np.array([0, 1, 2, 3, 0, 1])
+    loss = CrossEntropyLoss()
+    v = loss.forward(z, y)
+    g = loss.backward(z, y)
+    other = CrossEntropyLoss()
+    assert other.forward(z.copy(), y.copy()) == v
+    np.testing.assert_array_equal(other.backward(z.copy(), y.copy()), g)
+    np.testing.assert_array_equal(loss.backward(np.asfortranarray(z), y), g)
+
+
+def test_ce_labels_edited_out_of_range_after_a_valid_call_still_raise():
+    """The label check is remembered only for byte-identical labels."""
+    z = np.zeros((3, 4))
+    y = np.array([0, 1, 2])
+    loss = CrossEntropyLoss()
+    loss.forward(z, y)
+    loss.backward(z, y)
+    y[1] = 4
+    with pytest.raises(ValueError, match=r"label 4 .*\[0, 3\]"):
+        loss.forward(z, y)
+    with pytest.raises(ValueError, match=r"label 4 .*\[0, 3\]"):
+        loss.backward(z, y)
+    with pytest.raises(ValueError, match=r"label 3 .*\[0, 2\]"):
+        loss.forward(np.zeros((3, 3)), np.array([0, 1, 3]))  # same labels bytes earlier, fewer classes
+
+
+def test_ce_pred_edited_to_nonfinite_after_a_valid_call_still_raises():
+    z = np.zeros((3, 4))
+    y = np.array([0, 1, 2])
+    loss = CrossEntropyLoss()
+    loss.forward(z, y)
+    z[2, 1] = -np.inf  # not the row maximum: the softmax alone would hide it
+    with pytest.raises(ValueError, match=r"pred contains NaN or inf \(first at index \(2, 1\)"):
+        loss.backward(z, y)
+    with pytest.raises(ValueError, match=r"pred contains NaN or inf \(first at index \(2, 1\)"):
+        loss.forward(z, y)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (33, 17)])
+def test_nonfinite_detected_at_every_position(bad, shape):
+    """The vdot screen of _all_finite misses no position (SIMD tails included), for both dtypes."""
+    for dtype in (np.float64, np.float32):
+        z = np.zeros(shape, dtype)
+        y = np.zeros(shape[0], dtype=np.int64)
+        for flat in range(z.size):
+            z.flat[flat] = bad
+            with pytest.raises(ValueError, match="pred contains NaN or inf"):
+                CrossEntropyLoss().forward(z, y)
+            z.flat[flat] = 0
+
+
+def test_ce_large_finite_logits_whose_squares_overflow_are_accepted():
+    """A non-finite vdot screen (squares overflowing) falls back to the exact check, not an error."""
+    z = np.array([[2e19, 1.9e19], [1.0, 2.0]], dtype=np.float32)  # squares overflow float32
+    y = np.array([0, 1])
+    loss = CrossEntropyLoss()
+    assert math.isfinite(loss.forward(z, y))
+    assert np.all(np.isfinite(loss.backward(z, y)))
+
+
+def test_ce_beyond_the_remembered_size_recomputes_correctly():
+    """pred and labels larger than the byte guard are validated and computed on every call."""
+    rng = np.random.default_rng(5)
+    n, c = 9000, 3  # labels of 72 kB: not remembered
+    z = rng.standard_normal((n, c))
+    y = rng.integers(0, c, n)
+    loss = CrossEntropyLoss()
+    v = loss.forward(z, y)
+    z[:10, 0] += 1.0
+    g = loss.backward(z, y)
+    fresh = CrossEntropyLoss()
+    np.testing.assert_array_equal(g, fresh.backward(z.copy(), y.copy()))
+    assert v != fresh.forward(z, y)
+    y[0] = c
+    with pytest.raises(ValueError, match=rf"label {c} out of range"):
+        loss.forward(z, y)

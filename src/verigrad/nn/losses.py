@@ -14,6 +14,7 @@ negative probabilities, BCE probabilities or targets outside ``[0, 1]``.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,23 @@ LOG_CLAMP = -100.0
 #: denominator clamp of the probability losses' gradients: torch's BCELoss uses the float32 constant
 #: 1e-12f (= 9.99999996e-13 in float64); we use the same value so gradients at p = 0 or 1 match.
 PROB_EPS = float(np.float32(1e-12))
+#: CrossEntropyLoss remembers ``pred`` and integer labels up to this size byte for byte (the exact
+#: guard of its caches); larger arrays are validated and recomputed on every call.
+_GUARD_MAX_BYTES = 1 << 16
 
 
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
 # ----------------------------------------------------------------------------------------------
 def _all_finite(a: np.ndarray) -> bool:
-    """Whether every entry is finite (``count_nonzero`` is cheaper than ``.all()`` on small arrays)."""
+    """Whether every entry of the float array ``a`` is finite.
+
+    Screens with ``vdot(a, a)`` (one BLAS pass, no temporary array): a NaN or an inf anywhere makes
+    the sum of squares non-finite, so a finite sum proves every entry finite. Only a non-finite sum
+    (a bad entry, or squares overflowing) pays for the exact ``isfinite`` count.
+    """
+    if a.dtype.kind == "f" and math.isfinite(np.vdot(a, a)):
+        return True
     return np.count_nonzero(np.isfinite(a)) == a.size
 
 
@@ -111,22 +122,21 @@ class Loss:
             raise ValueError(f"{self._name()}: empty batch, {argument} has shape {pred.shape}")
         if pred.dtype.kind not in "fiub":
             raise TypeError(f"{self._name()}: {argument} must be a real numeric array, got dtype {pred.dtype}")
-        if not self.allow_nonfinite and pred.dtype.kind == "f" and not _all_finite(pred):
-            bad = np.argwhere(~np.isfinite(pred))[0]
-            raise ValueError(
-                f"{self._name()}: {argument} contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
-                f"{pred[tuple(bad)]}); pass allow_nonfinite=True to skip this check"
-            )
+        self._require_finite(pred, argument)
         return _as_float(pred)
 
     def _check_target_values(self, y: np.ndarray) -> None:
         if y.dtype.kind not in "fiub":
             raise TypeError(f"{self._name()}: y must be a real numeric array, got dtype {y.dtype}")
-        if not self.allow_nonfinite and y.dtype.kind == "f" and not _all_finite(y):
-            bad = np.argwhere(~np.isfinite(y))[0]
+        self._require_finite(y, "y")
+
+    def _require_finite(self, a: np.ndarray, argument: str) -> None:
+        """Raise ``ValueError`` naming ``argument`` and the first bad index if a float ``a`` has NaN/inf."""
+        if not self.allow_nonfinite and a.dtype.kind == "f" and not _all_finite(a):
+            bad = np.argwhere(~np.isfinite(a))[0]
             raise ValueError(
-                f"{self._name()}: y contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
-                f"{y[tuple(bad)]}); pass allow_nonfinite=True to skip this check"
+                f"{self._name()}: {argument} contains NaN or inf (first at index {tuple(int(i) for i in bad)}: "
+                f"{a[tuple(bad)]}); pass allow_nonfinite=True to skip this check"
             )
 
     def _check_same_shape(self, pred_shape: tuple, y: Any) -> np.ndarray:
@@ -250,38 +260,55 @@ def _softmax_ce_forward(z: np.ndarray, labels: np.ndarray | None, targets: np.nd
     return ((targets.sum(axis=-1) * lse).sum(axis=-1) - (targets * z).sum(axis=(-2, -1))) / n
 
 
-def _row_reduce(ufunc: np.ufunc, a: np.ndarray) -> np.ndarray:
-    """``ufunc.reduce(a, axis=1)`` for a 2-D ``a``, fast when rows are short.
+def _onehot_t(labels: np.ndarray, n_classes: int, dtype: np.dtype, value: float) -> np.ndarray:
+    """Transposed one-hot of integer ``labels`` (N,): shape (C, N), ``value`` at ``[labels[i], i]``, 0 elsewhere."""
+    n = labels.shape[0]
+    oh = np.zeros((n_classes, n), dtype=dtype)
+    oh[labels, np.arange(n)] = value
+    return oh
 
-    NumPy reduces short C-ordered rows slowly (a few microseconds for (128, 10)); reducing a
-    Fortran-ordered copy walks whole columns instead and gives bit-identical results (the same
-    sequential order over the few columns).
+
+def _softmax_ce_labels_parts(z: np.ndarray, onehot_t: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Softmax cross-entropy of logits ``z`` (N, C) with labels given as a scaled transposed one-hot.
+
+    Works on the transposed (C, N) copy of ``z``, so that every row-wise max, sum and broadcast
+    runs along the long axis N (NumPy is slow on the short rows of an (N, C) array with few
+    classes); for the same reason the mean of the picked logits is one ``vdot`` with the one-hot.
+
+    Parameters
+    ----------
+    z : ndarray of shape (N, C), float, finite
+    onehot_t : ndarray of shape (C, N), the dtype of ``z``
+        ``1/N`` at ``[labels[i], i]``, 0 elsewhere (:func:`_onehot_t`).
+
+    Returns
+    -------
+    loss : float
+        ``mean_i [logsumexp(z_i) - z_i[labels_i]]``.
+    e_t : ndarray of shape (C, N)
+        ``exp(z - max_row(z))`` transposed (reused by the backward pass).
+    se : ndarray of shape (N,)
+        Row sums of ``exp(z - max_row(z))``.
     """
-    if a.shape[1] <= 32:
-        a = np.asfortranarray(a)
-    return ufunc.reduce(a, axis=1)
+    n, c = z.shape
+    e_t = z.T.copy()  # C-contiguous (C, N), never a view of z
+    m = np.maximum(e_t[0], e_t[1]) if c == 2 else np.maximum.reduce(e_t, axis=0)
+    e_t -= m
+    picked = np.vdot(e_t, onehot_t)  # mean_i (z_i - m_i)[labels_i]
+    np.exp(e_t, out=e_t)
+    se = e_t[0] + e_t[1] if c == 2 else np.add.reduce(e_t, axis=0)
+    loss = np.add.reduce(np.log(se)) / n - picked
+    return float(loss), e_t, se
 
 
-def _softmax_ce_labels_forward(z: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Softmax cross-entropy of logits ``z`` (N, C) with integer ``labels`` (N,).
+def _softmax_ce_labels_grad(e_t: np.ndarray, se: np.ndarray, onehot_t: np.ndarray) -> np.ndarray:
+    """``(softmax(z) - onehot) / N`` of shape (N, C) from the parts of :func:`_softmax_ce_labels_parts`.
 
-    Returns the loss, ``e = exp(z - max_row(z))`` and its row sums of shape (N,) (reused by the
-    backward pass).
+    The result is the transpose of a C-contiguous (C, N) array (Fortran order).
     """
-    n = z.shape[0]
-    shifted = z - _row_reduce(np.maximum, z)[:, None]
-    e = np.exp(shifted)
-    se = _row_reduce(np.add, e)
-    loss = np.add.reduce(np.log(se) - shifted[np.arange(n), labels]) / n
-    return loss, e, se
-
-
-def _softmax_ce_labels_backward(e: np.ndarray, se: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``(softmax(z) - onehot(labels)) / N`` from ``e = exp(z - max_row(z))`` and its row sums ``se``."""
-    n = e.shape[0]
-    g = e / (se * n)[:, None]
-    g[np.arange(n), labels] -= 1.0 / n
-    return g
+    g_t = e_t / (se * se.shape[0])
+    g_t -= onehot_t
+    return g_t.T
 
 
 def _softmax_ce_backward(z: np.ndarray, labels: np.ndarray | None, targets: np.ndarray | None) -> np.ndarray:
@@ -335,30 +362,49 @@ class CrossEntropyLoss(Loss):
     def __init__(self, from_logits: bool = True, *, allow_nonfinite: bool = False) -> None:
         super().__init__(allow_nonfinite=allow_nonfinite)
         self.from_logits = bool(from_logits)
+        # last forward of the fast path: (pred, pred bytes, y, y bytes, e_t, se, onehot_t)
         self._cache: tuple | None = None
+        # last validated labels: (y bytes, C, pred dtype, onehot_t)
+        self._labels: tuple | None = None
 
     def get_config(self) -> dict[str, Any]:
         cfg: dict[str, Any] = {} if self.from_logits else {"from_logits": False}
         return {**cfg, **super().get_config()}
 
-    def _check(self, pred: Any, y: Any, batch: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-        # Fast path for the common training case (float logits (N, C), integer labels (N,), all
-        # valid); anything unusual falls through to the detailed checks and their messages.
-        if (
-            not batch
+    def _fast_labels(self, pred: Any, y: Any) -> tuple[np.ndarray, bytes | None] | None:
+        """Validate the common training case: float logits (N, C), all finite, integer labels in range.
+
+        Returns the transposed one-hot of ``y`` scaled by 1/N (see :func:`_onehot_t`) and the bytes of
+        ``y`` (None when ``y`` is too large to remember), or None for anything else, which then
+        goes through :meth:`_check` and its detailed messages. The label range check and the
+        one-hot are reused while the labels are byte for byte those of the previous call.
+        """
+        if not (
+            self.from_logits
             and type(pred) is np.ndarray
             and type(y) is np.ndarray
             and pred.ndim == 2
             and y.ndim == 1
             and pred.dtype.kind == "f"
             and y.dtype.kind in "iu"
-            and self.from_logits
-            and pred.shape[0] == y.shape[0]
-            and pred.size
-            and (self.allow_nonfinite or _all_finite(pred))
-            and _labels_in_range(y, pred.shape[1])
         ):
-            return pred, y, None
+            return None
+        n, c = pred.shape
+        if n == 0 or c == 0 or y.shape[0] != n:
+            return None
+        if not self.allow_nonfinite and not _all_finite(pred):
+            return None
+        key = y.tobytes() if y.nbytes <= _GUARD_MAX_BYTES else None
+        known = self._labels
+        if key is not None and known is not None and known[0] == key and known[1] == c and known[2] == pred.dtype:
+            return known[3], key
+        if not _labels_in_range(y, c):
+            return None
+        onehot_t = _onehot_t(y, c, pred.dtype, 1.0 / n)
+        self._labels = (key, c, pred.dtype, onehot_t) if key is not None else None
+        return onehot_t, key
+
+    def _check(self, pred: Any, y: Any, batch: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         pred = self._check_pred(pred, batch=batch)
         argument = "preds" if batch else "pred"
         shape = pred.shape[1:] if batch else pred.shape
@@ -401,19 +447,20 @@ class CrossEntropyLoss(Loss):
 
     def forward(self, pred: np.ndarray, y: np.ndarray) -> float:
         """Loss value for ``pred`` : ndarray of shape (N, C) and ``y`` of shape (N,) or (N, C)."""
-        pred_in = pred
+        fast = self._fast_labels(pred, y)
+        if fast is not None:
+            onehot_t, ykey = fast
+            loss, e_t, se = _softmax_ce_labels_parts(pred, onehot_t)
+            # Remember the exponentials for a backward on the *same, unchanged* arrays: checked by
+            # identity and byte for byte there, so an in-place edit of pred or y recomputes them.
+            if ykey is not None and pred.nbytes <= _GUARD_MAX_BYTES:
+                self._cache = (pred, pred.tobytes(), y, ykey, e_t, se, onehot_t)
+            else:
+                self._cache = None
+            return loss
+        self._cache = None
         pred, labels, targets = self._check(pred, y)
         if self.from_logits:
-            if labels is not None:
-                loss, e, se = _softmax_ce_labels_forward(pred, labels)
-                # Remember the exponentials so that backward on the *same, unchanged* arrays skips
-                # recomputing them (checked by identity and by value, so in-place edits are safe).
-                if type(pred_in) is np.ndarray and type(y) is np.ndarray:
-                    key = (pred.shape, pred.tobytes(), y.shape, y.tobytes())
-                    self._cache = (pred_in, key, y, labels, e, se)
-                else:
-                    self._cache = None
-                return float(loss)
             return float(_softmax_ce_forward(pred, labels, targets))
         n = pred.shape[0]
         if labels is not None:
@@ -423,11 +470,19 @@ class CrossEntropyLoss(Loss):
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred`` : ndarray of shape (N, C)."""
         cache = self._cache
-        if cache is not None and cache[0] is pred and cache[2] is y and self.from_logits:
-            if (pred.shape, pred.tobytes(), y.shape, y.tobytes()) == cache[1]:
-                # same logits and labels as the last forward (already validated there)
-                _, _, _, labels, e, se = cache
-                return _softmax_ce_labels_backward(e, se, labels)
+        if (
+            cache is not None
+            and cache[0] is pred
+            and cache[2] is y
+            and pred.tobytes() == cache[1]
+            and y.tobytes() == cache[3]
+        ):  # the arrays of the last forward, unchanged (validated there)
+            return _softmax_ce_labels_grad(cache[4], cache[5], cache[6])
+        fast = self._fast_labels(pred, y)
+        if fast is not None:
+            onehot_t = fast[0]
+            _, e_t, se = _softmax_ce_labels_parts(pred, onehot_t)
+            return _softmax_ce_labels_grad(e_t, se, onehot_t)
         pred, labels, targets = self._check(pred, y)
         if self.from_logits:
             return _softmax_ce_backward(pred, labels, targets)
