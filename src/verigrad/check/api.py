@@ -66,6 +66,8 @@ class Options:
     promote: bool = True
     upcast: bool = False
     name: Optional[str] = None
+    error_cutoff: Optional[float] = None
+    verbose: bool = False
 
     def generator(self) -> np.random.Generator:
         if self.rng is not None:
@@ -76,7 +78,17 @@ class Options:
 _OPTION_NAMES = tuple(Options.__dataclass_fields__)
 
 
+#: other spellings of ``eps``: ``epsilon`` (seed 001), ``h`` (seed 002's original package)
+_EPS_ALIASES = ("epsilon", "h")
+
+
 def _options(options: dict[str, Any], **fixed: Any) -> Options:
+    options = dict(options)
+    for alias in _EPS_ALIASES:
+        if alias in options:
+            if "eps" in options or fixed.get("eps") is not None:
+                raise TypeError(f"{alias}= is another name for eps= (the finite-difference step); give only one of them")
+            options["eps"] = options.pop(alias)
     unknown = sorted(set(options) - set(_OPTION_NAMES))
     if unknown:
         raise TypeError(f"unknown option(s) {unknown}; valid options: {list(_OPTION_NAMES)}")
@@ -87,7 +99,7 @@ def _options(options: dict[str, Any], **fixed: Any) -> Options:
         raise ValueError(f"method={opts.method!r} is not valid; choose one of {list(METHODS)}")
     if opts.mode not in MODES:
         raise ValueError(f"mode={opts.mode!r} is not valid; choose one of {list(MODES)}")
-    for nm in ("eps", "atol", "rtol"):
+    for nm in ("eps", "atol", "rtol", "error_cutoff"):
         v = getattr(opts, nm)
         if v is None:
             continue
@@ -422,6 +434,44 @@ def _dtname(eps: float) -> str:
     return f"eps={eps:.1e}"
 
 
+def _apply_cutoff(report: Any, cutoff: float) -> None:
+    """Judge each tensor by ``rel_error <= error_cutoff`` (seed 001's criterion), an explicit user tolerance.
+
+    A tensor above the cutoff fails (its automatic diagnosis is kept when it already failed); a tensor
+    at or below it passes even where the per-entry analysis failed (the message keeps what that analysis
+    found). Global failures (mutated input, nondeterminism) are never overridden.
+    """
+    reps = [report] if isinstance(report, GradientReport) else list(report.values())
+    for r in reps:
+        d = r.diagnosis
+        if d.kind in ("mutates_input", "nondeterministic"):
+            continue
+        details = {"error_cutoff": cutoff, "rel_error": r.rel_error, "automatic": d.kind}
+        if not r.rel_error <= cutoff:
+            if d.passed:
+                r.diagnosis = Diagnosis(
+                    "mismatch", f"relative error ||a-n||/(||a||+||n||) = {r.rel_error:.3e} exceeds error_cutoff="
+                    f"{cutoff:g} (the automatic per-entry analysis alone found: {d.kind})", details)
+        elif not d.passed:
+            r.diagnosis = Diagnosis(
+                "ok", f"relative error {r.rel_error:.3e} <= error_cutoff={cutoff:g} (explicit tolerance); without "
+                f"it the check fails: {d.kind}: {d.message}", details)
+    note = (f"error_cutoff={cutoff:g}: each tensor passes if and only if its relative error "
+            "||a-n||/(||a||+||n||) is <= error_cutoff (replaces the automatic per-entry verdict)")
+    report.notes.append(note)
+
+
+def _finish(report: Any, opts: Options) -> Any:
+    """Apply ``error_cutoff``, print with ``verbose=True``, raise with ``raise_on_failure=True``."""
+    if opts.error_cutoff is not None:
+        _apply_cutoff(report, float(opts.error_cutoff))
+    if opts.verbose:
+        print(report)  # the one place verigrad prints: the user asked for it with verbose=True
+    if opts.raise_on_failure:
+        report.raise_if_failed()
+    return report
+
+
 def _flag(reports: dict[str, GradientReport], diag: Diagnosis) -> None:
     """Make every report fail with a global diagnosis (mutated input, nondeterminism)."""
     for r in reports.values():
@@ -453,7 +503,9 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
         (entries for sample mode), ``seed``/``rng``, ``eps`` (absolute step; default chosen per entry),
         ``atol``/``rtol`` (explicit tolerance: an entry passes if ``|a-n| <= atol`` or
         ``|a-n|/(|a|+|n|) <= rtol``), ``probe`` (check rescaled copies of ``x`` too; default: ``grad``
-        is callable), ``batch_size`` (to name a factor N), ``raise_on_failure``, ``name``.
+        is callable), ``batch_size`` (to name a factor N), ``raise_on_failure``, ``name``, ``h`` or
+        ``epsilon`` (other names for ``eps``), ``error_cutoff`` (explicit threshold on the relative
+        error: pass if and only if ``rel_error <= error_cutoff``), ``verbose`` (print the report).
 
     Returns
     -------
@@ -478,9 +530,7 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
         report.notes.append(fn.note)
     if probe:
         _probe(report, fn, grad, x_arr, dLdf, opts)
-    if opts.raise_on_failure:
-        report.raise_if_failed()
-    return report
+    return _finish(report, opts)
 
 
 def _probe_points(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
@@ -949,9 +999,117 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: An
         raise TypeError(str(exc)) from None
     finally:
         guard.restore()
-    if opts.raise_on_failure:
-        report.raise_if_failed()
-    return report
+    return _finish(report, opts)
+
+
+class _LossFunction:
+    """A loss given as a function ``fn(pred, y) -> (loss, dL/dpred)`` (CS231n's ``softmax_loss``)."""
+
+    def __init__(self, fn: Callable[[Any, Any], Any]) -> None:
+        self.fn = fn
+
+    def _call(self, pred: Any, y: Any) -> tuple[Any, Any]:
+        out = self.fn(pred, y)
+        if not (isinstance(out, (tuple, list)) and len(out) >= 2):
+            raise TypeError(
+                f"loss_fn is a function returning {type(out).__name__}; gradient_check needs dL/dpred too: pass a "
+                "function returning (loss, dloss_dpred), like CS231n's softmax_loss(scores, y), or an object with "
+                "forward(pred, y) -> loss and backward(pred, y) -> dL/dpred")
+        return out[0], out[1]
+
+    def forward(self, pred: Any, y: Any) -> Any:
+        return self._call(pred, y)[0]
+
+    def backward(self, pred: Any, y: Any) -> Any:
+        return self._call(pred, y)[1]
+
+
+def _as_loss(loss_fn: Any) -> Any:
+    if all(callable(getattr(loss_fn, m, None)) for m in ("forward", "backward")):
+        return loss_fn
+    if callable(loss_fn):
+        return _LossFunction(loss_fn)
+    _require(loss_fn, "loss_fn", ("forward", "backward"))
+    return loss_fn
+
+
+class _ModelView:
+    """A model whose parameters and gradients are dict attributes, lists, or named differently.
+
+    ``params``/``grads`` may be methods or attributes; ``parameters``/``gradients`` are accepted as
+    their names (numpy-ml layers). Lists pair up in order (``params[i]``); gradient dicts may spell
+    the names ``dW``, ``grad_W``, ``W_grad``. Everything else is the wrapped model's.
+    """
+
+    def __init__(self, model: Any, pget: Callable[[], Any], gget: Callable[[], Any]) -> None:
+        self._model = model
+        self._pget = pget
+        self._gget = gget
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._model, name)
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        return self._model.forward(*args, **kwargs)
+
+    def backward(self, *args: Any, **kwargs: Any) -> Any:
+        return self._model.backward(*args, **kwargs)
+
+    def _params(self) -> tuple[dict[str, Any], str]:
+        p = self._pget()
+        if isinstance(p, Mapping):
+            return dict(p), "mapping"
+        if isinstance(p, (list, tuple)):
+            return {f"params[{i}]": v for i, v in enumerate(p)}, "sequence"
+        raise TypeError(f"the model's parameters must be a dict name -> ndarray or a list of arrays; got "
+                        f"{type(p).__name__}")
+
+    def params(self) -> dict[str, Any]:
+        return self._params()[0]
+
+    def grads(self) -> dict[str, Any]:
+        p, form = self._params()
+        g = self._gget()
+        if isinstance(g, Mapping) and all(k in g for k in p):
+            return dict(g)
+        found, _ = _grads_lookup(g, list(p), form, same_object=False)
+        return found
+
+
+def _member(model: Any, names: tuple[str, ...]) -> Optional[Callable[[], Any]]:
+    for nm in names:
+        v = getattr(model, nm, None)
+        if callable(v):
+            return v
+        if isinstance(v, (Mapping, list, tuple)):
+            return lambda _v=v: _v
+    return None
+
+
+def _as_model(model: Any) -> Any:
+    """The model itself when it follows the protocol with matching dicts, else a :class:`_ModelView`."""
+    if not all(callable(getattr(model, m, None)) for m in ("forward", "backward")):
+        _require(model, "model", ("forward", "backward", "params", "grads"))
+    pget = _member(model, ("params", "parameters"))
+    gget = _member(model, ("grads", "gradients"))
+    if pget is None or gget is None:
+        lacks = [nm for nm, g in (("params", pget), ("grads", gget)) if g is None]
+        raise TypeError(
+            f"model must have methods ['forward', 'backward', 'params', 'grads']; {type(model).__name__} lacks "
+            f"{lacks} (params/grads may also be dict attributes, or be named parameters/gradients); for a model "
+            "whose arrays are plain attributes (self.W1, self.dW1), use check_params(loss, model, model)")
+    if callable(getattr(model, "params", None)) and callable(getattr(model, "grads", None)):
+        p = model.params()
+        if isinstance(p, Mapping):
+            try:
+                g = model.grads()
+            except Exception:  # noqa: BLE001 - grads may not exist before the first backward
+                return model
+            if not isinstance(g, Mapping) or all(k in g for k in p):
+                return model
+    return _ModelView(model, pget, gget)
 
 
 def _require(obj: Any, arg: str, members: tuple[str, ...]) -> None:
@@ -960,7 +1118,7 @@ def _require(obj: Any, arg: str, members: tuple[str, ...]) -> None:
         raise TypeError(f"{arg} must have methods {list(members)}; {type(obj).__name__} lacks {missing}")
 
 
-def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float] = None,
+def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optional[float] = None,
                    atol: Optional[float] = None, rtol: Optional[float] = None, **options: Any) -> ModelReport:
     """Check every parameter of a model, and ``dL/dX`` (entry ``"input"``), against finite differences.
 
@@ -975,26 +1133,36 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
         the model accepts it.
     y : ndarray
         Targets passed to ``loss_fn``.
-    loss_fn : object
-        With ``forward(pred, y) -> float`` and ``backward(pred, y) -> dL/dpred``.
+    loss_fn : object, optional
+        With ``forward(pred, y) -> float`` and ``backward(pred, y) -> dL/dpred``. Omitted (seed 001's
+        protocol): the model must have ``compute_loss(y_hat, y)`` and ``backward(y)`` returning a dict
+        of gradients keyed by attribute names (``{'W1': dW1, 'b1': db1, ...}``); the arrays
+        ``model.W1``... are then checked (no ``"input"`` entry), ``forward(X)`` may lack ``training``.
     eps : float, optional
         Absolute finite-difference step (default: chosen per entry from the dtype and ``|x_i|``).
+        ``epsilon=`` (seed 001) and ``h=`` are accepted as other names for it.
     atol, rtol : float, optional
         Explicit tolerance: an entry passes if ``|a-n| <= atol`` or ``|a-n|/(|a|+|n|) <= rtol``.
     **options
         ``method``, ``mode`` ("full", "sample", "fast"), ``k``, ``seed``/``rng``, ``training`` (passed to
         ``forward``, default True), ``check_input``, ``use_fast_path``, ``promote``, ``raise_on_failure``,
         ``upcast`` (default False: temporarily replace float32 arrays in each ``layer.params`` dict by
-        float64 copies for the numerical side; validated, undone in ``finally``).
+        float64 copies for the numerical side; validated, undone in ``finally``), ``error_cutoff``
+        (seed 001: an explicit threshold on each tensor's relative error ``||a-n||/(||a||+||n||)``; a
+        tensor passes if and only if it is at most ``error_cutoff``, replacing the automatic per-entry
+        verdict), ``verbose`` (True: also print the report to stdout).
 
     Returns
     -------
     ModelReport
         One :class:`GradientReport` per parameter (named as ``params()`` names them) and ``"input"``.
     """
+    if loss_fn is None:
+        given = {k: v for k, v in (("eps", eps), ("atol", atol), ("rtol", rtol)) if v is not None}
+        return _compute_loss_check(model, X, y, {**options, **given})
     opts = _options(options, eps=eps, atol=atol, rtol=rtol)
-    _require(model, "model", ("forward", "backward", "params", "grads"))
-    _require(loss_fn, "loss_fn", ("forward", "backward"))
+    model = _as_model(model)
+    loss_fn = _as_loss(loss_fn)
     X = np.asarray(X)
     if X.dtype.kind in "fc":
         _float_array(X, "X")
@@ -1093,9 +1261,52 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any, eps: Optional[float
         p_guard.restore()
         g_guard.restore()
         _restore_grads(model, g_before)
-    if opts.raise_on_failure:
-        report.raise_if_failed()
-    return report
+    return _finish(report, opts)
+
+
+def _compute_loss_check(model: Any, X: Any, y: Any, options: dict[str, Any]) -> ModelReport:
+    """``gradient_check(model, X, y)`` without ``loss_fn``: seed 001's protocol.
+
+    ``model.forward(X)`` (with ``training=`` when it takes it), ``model.compute_loss(y_hat, y)`` and
+    ``model.backward(y)`` returning ``{attribute name: gradient}``; the parameters are the model's
+    attributes of those names (live arrays, perturbed in place and restored), checked by
+    :func:`check_params`. Gradient keys may also be spelled ``dW1``, ``grad_W1``... for ``W1``.
+    """
+    if not callable(getattr(model, "compute_loss", None)):
+        raise TypeError(
+            f"gradient_check: loss_fn is missing and {type(model).__name__} has no compute_loss(y_hat, y); pass the "
+            "loss as the 4th argument, e.g. gradient_check(model, X, y, CrossEntropyLoss()) (an object with "
+            "forward(pred, y) and backward(pred, y)); without loss_fn the model must have compute_loss(y_hat, y) "
+            "and backward(y) returning a dict of gradients keyed by attribute names, e.g. {'W1': dW1, 'b1': db1}")
+    _require(model, "model", ("forward", "backward"))
+    _options(options)  # validate before running the model
+    training = options.get("training", True)
+    X = np.asarray(X)
+    _layer_forward(model, X, training)
+    claimed = model.backward(y)
+    if not isinstance(claimed, Mapping) or not claimed:
+        raise TypeError(
+            f"gradient_check without loss_fn: model.backward(y) must return a non-empty dict {{attribute name: "
+            f"gradient}} such as {{'W1': dW1, 'b1': db1}}; got {type(claimed).__name__}")
+    arrays = {k: v for k, v in getattr(model, "__dict__", {}).items()
+              if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
+    params: dict[str, np.ndarray] = {}
+    grads: dict[str, Any] = {}
+    for key, g in claimed.items():
+        name = key if isinstance(getattr(model, str(key), None), np.ndarray) else next(
+            (a for a in arrays if key in _grad_names(a)[1:]), None)
+        if name is None:
+            raise ValueError(
+                f"model.backward(y) returned a gradient named {key!r} but {type(model).__name__} has no array "
+                f"attribute {key!r} (nor one it is the gradient of, like W1 for dW1); its array attributes: "
+                f"{sorted(arrays)}")
+        params[name] = getattr(model, name)
+        grads[name] = np.array(g, copy=True)
+
+    def loss() -> Any:
+        return model.compute_loss(_layer_forward(model, X, training), y)
+
+    return check_params(loss, params, grads, **options)
 
 
 def _upcast(model: Any, params: Mapping[str, np.ndarray], analytic: dict[str, Any], Xe: np.ndarray, y: Any,
@@ -1193,6 +1404,15 @@ def _layer_backward(layer: Any, x: np.ndarray, dy: np.ndarray) -> Any:
         return layer.backward(x, dy)
 
 
+def _layer_dict(layer: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    """A layer's ``params``/``grads`` dict attribute (numpy-ml: ``parameters``/``gradients``), else {}."""
+    for nm in names:
+        v = getattr(layer, nm, None)
+        if isinstance(v, Mapping):
+            return dict(v)
+    return {}
+
+
 def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
     """Check each layer of ``model.layers`` in isolation and name the first faulty one.
 
@@ -1223,9 +1443,9 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
     results: list[tuple[int, str, ModelReport]] = []
     for i, layer in enumerate(layers):
         _require(layer, f"model.layers[{i}]", ("forward", "backward"))
-        lparams = getattr(layer, "params", {}) or {}
+        lparams = _layer_dict(layer, ("params", "parameters"))
         guard = _Restorer([p for p in lparams.values() if isinstance(p, np.ndarray)])
-        g_before = {k: v for k, v in (getattr(layer, "grads", {}) or {}).items() if isinstance(v, np.ndarray)}
+        g_before = {k: v for k, v in _layer_dict(layer, ("grads", "gradients")).items() if isinstance(v, np.ndarray)}
         g_guard = _Restorer(list(g_before.values()))
         try:
             xin = act.copy()
@@ -1234,7 +1454,7 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
             xa = act.copy()
             _layer_forward(layer, xa, opts.training)
             dx = _layer_backward(layer, xa, dy)
-            lgrads = getattr(layer, "grads", {}) or {}
+            lgrads = _layer_dict(layer, ("grads", "gradients"))
             targets = []
             transposed: set[str] = set()
             eval_eps = eps_of(coarser_dtype(out.dtype if out.dtype.kind == "f" else None))
