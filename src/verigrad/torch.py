@@ -370,12 +370,8 @@ def _invalid_gradient(
             "order" if owners else "")
     rule = ("backward must return one gradient per forward argument, in the order of forward's arguments, each "
             "of that argument's shape (None for non-tensor arguments)")
-    owner = getattr(fn, "__self__", None)
-    direct = (
-        isinstance(owner, type) and issubclass(owner, torch.autograd.Function) and len(outs) == 1
-        and outs[0].grad_fn is not None and type(outs[0].grad_fn).__name__ == node
-    )
-    if not direct:
+    node_fn = outs[0].grad_fn if len(outs) == 1 else None
+    if node_fn is None or type(node_fn).__name__ != node:
         raise TorchCheckError(
             f"the backward of {node} returns at position {index} a gradient of shape {got_shape} for a forward "
             f"argument of shape {expected}{hint}; {rule}"
@@ -383,15 +379,20 @@ def _invalid_gradient(
     from verigrad.check.diagnosis import special
 
     with torch.no_grad():
-        raw = outs[0].grad_fn.apply(g_ts[0])  # the Function's own backward, unvalidated
+        raw = node_fn.apply(g_ts[0])  # the Function's own backward, unvalidated
     raw = tuple(raw) if isinstance(raw, (tuple, list)) else (raw,)
     got: list[torch.Tensor | None] = []
     forced: dict[str, Any] = {}
-    positions = {input_names[i]: i for i in checked}
+    slot = _gradient_slots(fn, node_fn, raw, inputs, checked, targets, input_names)
+    if slot is None:
+        raise TorchCheckError(
+            f"the backward of {node} returns at position {index} a gradient of shape {got_shape} for a forward "
+            f"argument of shape {expected}{hint}; {rule}"
+        ) from exc
     for t in targets:
-        i = positions[t.name]
+        i = slot[t.name]
         r = raw[i] if i < len(raw) else None
-        shape = tuple(inputs[i].shape)
+        shape = tuple(t.analytic.shape)
         if not isinstance(r, torch.Tensor) or tuple(r.shape) == shape:
             got.append(r)
             continue
@@ -417,6 +418,37 @@ def _invalid_gradient(
         )
     return got, forced
 
+
+def _gradient_slots(
+    fn: Any,
+    node_fn: Any,
+    raw: tuple,
+    inputs: Sequence[Any],
+    checked: list[int],
+    targets: list[_Target],
+    input_names: list[str],
+) -> dict[str, int] | None:
+    """Which of the gradients a Function's backward returned belongs to which checked tensor.
+
+    ``fn`` is the Function's ``apply``: by input position. Otherwise (a module or function whose output
+    is the Function's): by following the node's inputs (through ``clone``) to the checked leaves, when
+    every checked tensor is reached that way; None when it cannot be told.
+    """
+    owner = getattr(fn, "__self__", None)
+    if isinstance(owner, type) and issubclass(owner, torch.autograd.Function):
+        return {input_names[i]: i for i in checked}
+    nexts = node_fn.next_functions
+    if len(nexts) != len(raw):
+        return None
+    by_id = {id(t.analytic): t.name for t in targets}
+    slot: dict[str, int] = {}
+    for k, (nxt, _) in enumerate(nexts):
+        while nxt is not None and type(nxt).__name__.startswith("CloneBackward") and len(nxt.next_functions) == 1:
+            nxt = nxt.next_functions[0][0]
+        var = getattr(nxt, "variable", None)
+        if var is not None and id(var) in by_id:
+            slot[by_id[id(var)]] = k
+    return slot if len(slot) == len(targets) else None
 
 def _swapped(reports: dict[str, Any]) -> None:
     """Rename the diagnosis of a failing gradient that matches another tensor's numerical gradient.
@@ -513,8 +545,8 @@ def check(
     fn : callable
         A differentiable torch callable: a function of tensors, a custom Function's ``.apply``, or an
         ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple of
-        tensors: its floating-point tensors :math:`f_1, f_2, \ldots` are then checked together,
-        :math:`L = \sum_k \sum f_k \odot G_k` (integer outputs such as indices are skipped; select a
+        tensors: its floating-point tensors :math:`f_1, f_2, \\ldots` are then checked together,
+        :math:`L = \\sum_k \\sum f_k \\odot G_k` (integer outputs such as indices are skipped; select a
         single output with ``output``).
     *inputs : torch.Tensor or any
         The positional arguments of ``fn``. Tensors with ``requires_grad=True`` are checked (see
@@ -772,7 +804,8 @@ def check(
         after_forward = [a.detach().clone() if isinstance(a, torch.Tensor) else a for a in passed]
         params_after_forward = {n: p.detach().clone() for n, p in a_params.items()}
         g_list = _make_dLdfs(dLdf, outs, rng)
-        g_ts = [torch.from_numpy(g).to(dtype=o.dtype, device=o.device) for g, o in zip(g_list, outs)]
+        g_ts = [torch.tensor(g, dtype=o.dtype, device=o.device) for g, o in zip(g_list, outs)]  # copies
+        g_before = [g.clone() for g in g_ts]
         live = [k for k, o in enumerate(outs) if o.requires_grad]
         forced: dict[str, Any] = {}
         if live:
@@ -796,6 +829,14 @@ def check(
                         "output that does not depend on it"
                     )
     mutation_notes += mutated("backward", after_forward, params_after_forward)
+    for k, (g, g0) in enumerate(zip(g_ts, g_before)):
+        if not _same_values(g, g0):
+            which = "" if len(outs) == 1 else f" of output {k}"
+            mutation_notes.append(
+                f"the backward of fn writes into its incoming gradient{which} (grad_output) in place "
+                f"(max change {_max_change(g0, g):.3g}): autograd may share that tensor with other branches "
+                "of the graph; clone it first"
+            )
     fresh = bool(forward_found)
 
     grads: dict[str, np.ndarray] = {}
