@@ -652,8 +652,8 @@ def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Opti
             "nondeterministic",
             "fn gave different outputs for the same input (evaluated at x at the start and the end of "
             "the check): stale cache, hidden state or randomness",
-            max_difference=float(np.max(np.abs(np.asarray(out_end, dtype=np.float64) - out0)))
-            if np.asarray(out_end).shape == out0.shape else None)
+            max_difference=float(np.max(np.abs(np.asarray(out_end) - out0)))
+            if np.asarray(out_end).shape == out0.shape and np.asarray(out_end).dtype.kind in "fciu" else None)
     return report
 
 
