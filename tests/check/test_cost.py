@@ -253,3 +253,60 @@ def test_gross_shortcut_never_changes_a_model_verdict(act, fac, where):
     assert fast.diagnosis.kind == full.diagnosis.kind
     for name in fast:
         assert np.array_equal(fast[name].status, full[name].status), name
+
+
+# ------------------------------------------------------------------------------------------------
+# fast mode: whole-array directional tests (flat views, no per-entry indexing)
+# ------------------------------------------------------------------------------------------------
+def _tanh_params(dtype, seed, transpose=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((6, 5)).astype(dtype)
+    W = rng.standard_normal((5, 7)).astype(dtype)
+    if transpose:  # a non-contiguous live array (a transposed view)
+        W = np.ascontiguousarray(W.T).T
+    b = rng.standard_normal(7).astype(dtype)
+    G = rng.standard_normal((6, 7))
+
+    def loss():
+        return float(np.sum(np.tanh(X @ W + b).astype(np.float64) * G))
+
+    def grads(scale_w=1.0):
+        t = np.tanh((X @ W + b).astype(np.float64))
+        dz = (1 - t * t) * G
+        return {"W": scale_w * X.astype(np.float64).T @ dz, "b": dz.sum(0)}
+
+    return loss, {"W": W, "b": b}, grads
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_fast_mode_passes_correct_restores_bits_and_catches_scale(dtype, transpose):
+    loss, params, grads = _tanh_params(dtype, 3, transpose)
+    before = {k: v.copy() for k, v in params.items()}
+    rep = check_params(loss, params, grads(), mode="fast", seed=0)
+    assert rep.passed, rep
+    assert rep.n_evals <= 10
+    for k, v in params.items():
+        assert v.tobytes() == before[k].tobytes()
+    bad = check_params(loss, params, grads(scale_w=1.02), mode="fast", seed=0)
+    assert not bad.passed
+    assert not bad["W"].passed and bad["b"].passed
+    for k, v in params.items():
+        assert v.tobytes() == before[k].tobytes()
+
+
+def test_fast_mode_restores_bits_when_the_loss_raises():
+    loss, params, grads = _tanh_params(np.float64, 4)
+    before = {k: v.copy() for k, v in params.items()}
+    calls = {"n": 0}
+
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] == 3:  # inside the first directional test
+            raise RuntimeError("boom")
+        return loss()
+
+    with pytest.raises(RuntimeError, match="boom"):
+        check_params(flaky, params, grads(), mode="fast", seed=0)
+    for k, v in params.items():
+        assert v.tobytes() == before[k].tobytes()

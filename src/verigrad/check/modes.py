@@ -78,57 +78,132 @@ class DirectionalResult:
         return 0.0 if d == 0 else d / den
 
 
-def _directional(parts: list[tuple[Target, np.ndarray, np.ndarray]], ctx: Context, scale: float) -> tuple[float, float, float]:
-    """``L(x + s v) - L(x - s v)``, ``a . delta`` and a tolerance, for ``parts = [(target, flat idx, v)]``."""
+class _Part:
+    """The entries of one target taking part in directional tests, prepared once.
+
+    Holds a copy of the entries (native dtype, for the bit-identical restore, and float64), the
+    analytic gradient over them (float64, flat) and the base step. When the part covers every entry of
+    a C-contiguous array, the live array is written through a flat *view* (no per-entry indexing);
+    otherwise through ``live.flat[idx]``.
+
+    Parameters
+    ----------
+    target : Target
+    idx : ndarray of int, shape (n,), optional
+        Flat indices of the entries; None for every entry.
+    """
+
+    def __init__(self, target: Target, idx: Optional[np.ndarray] = None) -> None:
+        live = target.live
+        self.target = target
+        self.n = int(live.size if idx is None else len(idx))
+        whole = idx is None and live.flags.c_contiguous
+        self.idx: Optional[np.ndarray] = None
+        if not whole:
+            self.idx = np.arange(live.size) if idx is None else np.asarray(idx, dtype=np.intp)
+        self.view: Optional[np.ndarray] = live.reshape(-1) if whole else None
+        self.native = self.view.copy() if self.view is not None else live.flat[self.idx].copy()
+        self.f64 = live.dtype == np.float64
+        self.x0 = self.native if self.f64 else self.native.astype(np.float64)
+        ana = np.asarray(target.analytic, dtype=np.float64)
+        self.a = ana.reshape(-1) if self.idx is None else ana.reshape(-1)[self.idx]
+        self.abs_a = np.abs(self.a)
+        rms = float(np.sqrt(np.dot(self.x0, self.x0) / max(self.n, 1))) if self.n else 0.0
+        self.h = base_step(target.eval_eps, "central") * max(1.0, rms)
+        self.buf = np.empty(self.n)
+        self.other = np.empty(self.n)
+
+    def write(self, values: np.ndarray) -> None:
+        """Write float64 ``values`` into the live entries (rounded to the live dtype)."""
+        if self.view is not None:
+            np.copyto(self.view, values, casting="unsafe")
+        else:
+            self.target.live.flat[self.idx] = values
+
+    def read(self, out: np.ndarray) -> np.ndarray:
+        """The live entries as float64 (what was actually written), into ``out``."""
+        if self.view is not None:
+            np.copyto(out, self.view, casting="unsafe")
+        else:
+            out[...] = self.target.live.flat[self.idx]
+        return out
+
+    def restore(self) -> None:
+        """Write the saved entries back, bit for bit."""
+        if self.view is not None:
+            np.copyto(self.view, self.native)
+        else:
+            self.target.live.flat[self.idx] = self.native
+
+
+def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` independent fair random booleans (one random bit each)."""
+    return np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n).view(np.bool_)
+
+
+def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scale: float) -> tuple[float, float, float]:
+    """``L(x + s v) - L(x - s v)``, ``a . delta`` and a tolerance.
+
+    ``v`` is +-1 per entry (``signs`` True: +1); ``delta`` is the difference of the values actually
+    written (in the live dtype). The step is ``base_step * max(1, rms(x)) * scale`` per part. Every pass
+    over the entries is a vectorised whole-array operation (flat views, preallocated buffers).
+    """
     obj = ctx.objective
-    saved = [(t, t.live.copy()) for t, _, _ in parts]
-    plus, minus, deltas = [], [], []
-    for t, idx, v in parts:
-        x = np.asarray(t.live.flat[idx], dtype=np.float64)
-        h = base_step(t.eval_eps, "central") * max(1.0, float(np.sqrt(np.mean(x * x)))) * scale
-        p = (x + h * v).astype(t.live.dtype)
-        m = (x - h * v).astype(t.live.dtype)
-        plus.append(p)
-        minus.append(m)
-        deltas.append(p.astype(np.float64) - m.astype(np.float64))
     try:
-        for (t, idx, _), p in zip(parts, plus):
-            t.live.flat[idx] = p
+        for part, sg in zip(parts, signs):  # s = h v into part.buf
+            h = part.h * scale
+            np.multiply(sg, 2.0 * h, out=part.buf)
+            np.subtract(part.buf, h, out=part.buf)
+            if part.f64 and part.view is not None:
+                np.add(part.x0, part.buf, out=part.view)
+            else:
+                np.add(part.x0, part.buf, out=part.other)
+                part.write(part.other)
         lp = obj()
-        for (t, idx, _), m in zip(parts, minus):
-            t.live.flat[idx] = m
+        for part in parts:  # part.other = x + s as written; then write x - s
+            if part.f64 and part.view is not None:
+                np.subtract(part.x0, part.buf, out=part.buf)  # x - s
+                np.subtract(part.view, part.buf, out=part.other)  # delta = (x + s) - (x - s), exact
+                np.copyto(part.view, part.buf)
+            else:
+                part.read(part.other)
+                np.subtract(part.x0, part.buf, out=part.buf)
+                part.write(part.buf)
+                np.subtract(part.other, part.read(part.buf), out=part.other)
         lm = obj()
     finally:
-        for t, s in saved:
-            np.copyto(t.live, s)
+        for part in parts:
+            part.restore()
     dnum = lp - lm
     dana = 0.0
     mag = 0.0
-    eps_e = max(t.eval_eps for t, _, _ in parts)
-    eps_a = max(t.analytic_eps for t, _, _ in parts)
-    for (t, idx, _), d in zip(parts, deltas):
-        a = np.asarray(t.analytic.flat[idx], dtype=np.float64)
-        dana += float(a @ d)
-        mag += float(np.abs(a) @ np.abs(d))
+    for part in parts:  # part.other holds delta
+        dana += float(np.dot(part.a, part.other))
+        np.abs(part.other, out=part.buf)
+        mag += float(np.dot(part.abs_a, part.buf))
+    eps_e = max(p.target.eval_eps for p in parts)
+    eps_a = max(p.target.analytic_eps for p in parts)
     tol = 2 * C_ROUND * eps_e * ctx.lscale + C_ANALYTIC * eps_a * mag
     return dnum, dana, tol
 
 
-def direction_test(parts_idx: list[tuple[Target, np.ndarray]], ctx: Context, rng: np.random.Generator) -> DirectionalResult:
+def direction_test(parts_idx: list[tuple[Target, np.ndarray]] | list[_Part], ctx: Context,
+                   rng: np.random.Generator) -> DirectionalResult:
     """One Rademacher direction over ``parts_idx``; a failure is confirmed at half the step.
 
     The error ``e(s) = dnum - dana`` of a correct gradient shrinks like ``s**3`` (relative ``s**2``) or
     is noise; a wrong gradient gives ``e(s) / s`` constant. The direction fails only when the error
     exceeds the tolerance at both steps and persists in ``e / s``.
     """
-    n_total = sum(len(idx) for _, idx in parts_idx)
+    parts = [p if isinstance(p, _Part) else _Part(*p) for p in parts_idx]
+    n_total = sum(p.n for p in parts)
     scale = 1.0 / math.sqrt(max(n_total, 1))
-    parts = [(t, idx, rng.choice(np.array([-1.0, 1.0]), size=len(idx))) for t, idx in parts_idx]
-    dnum, dana, tol = _directional(parts, ctx, scale)
+    signs = [_signs(rng, p.n) for p in parts]
+    dnum, dana, tol = _directional(parts, signs, ctx, scale)
     err = abs(dnum - dana)
     if not (err > tol) and math.isfinite(dnum):
         return DirectionalResult(dnum, dana, tol, True)
-    dnum2, dana2, tol2 = _directional(parts, ctx, scale / 2)
+    dnum2, dana2, tol2 = _directional(parts, signs, ctx, scale / 2)
     err2 = abs(dnum2 - dana2)
     persistent = err2 > tol2 and err2 * 2 > 0.5 * err
     passed = math.isfinite(dnum) and not persistent
@@ -138,15 +213,17 @@ def direction_test(parts_idx: list[tuple[Target, np.ndarray]], ctx: Context, rng
 def fast_check(targets: list[Target], ctx: Context, rng: np.random.Generator, n_directions: int = 3,
                use_fast: bool = True) -> dict[str, tuple[Optional[EntryResult], list[DirectionalResult]]]:
     """Fast mode. Returns per target (entry results if it was localised and checked, directional results)."""
-    everything = [(t, np.arange(t.live.size)) for t in targets if t.live.size]
-    results = [direction_test(everything, ctx, rng) for _ in range(n_directions)]
+    prepared = [_Part(t) for t in targets if t.live.size]
+    results = [direction_test(prepared, ctx, rng) for _ in range(n_directions)]
     out: dict[str, tuple[Optional[EntryResult], list[DirectionalResult]]] = {
         t.name: (None, results) for t in targets
     }
     if all(r.passed for r in results):
         return out
-    for t, idx in everything:
-        mine = [direction_test([(t, idx)], ctx, rng) for _ in range(2)]
+    for part in prepared:
+        t = part.target
+        idx = np.arange(t.live.size)
+        mine = [direction_test([part], ctx, rng) for _ in range(2)]
         if all(r.passed for r in mine):
             out[t.name] = (None, mine)
             continue
