@@ -73,14 +73,51 @@ def _per_entry_rel(a: np.ndarray, n: np.ndarray) -> np.ndarray:
         return np.where(d == 0, 0.0, d / (np.abs(a) + np.abs(n)))
 
 
+def _number(other: Any) -> Optional[float]:
+    """``other`` as a float for the rich comparisons of reports (numbers and reports), else None."""
+    if isinstance(other, bool):
+        return None
+    if isinstance(other, (int, float, np.integer, np.floating)):
+        return float(other)
+    if isinstance(other, (GradientReport, ModelReport)):
+        return float(other)
+    return None
+
+
+class _Ordered:
+    """``<``, ``<=``, ``>``, ``>=`` against numbers via ``float(report)`` (seed 002: ``check_gradients(...) < 1e-8``).
+
+    Equality is left alone (a :class:`ModelReport` compares as a mapping).
+    """
+
+    def __lt__(self, other: Any) -> bool:
+        o = _number(other)
+        return NotImplemented if o is None else float(self) < o  # type: ignore[arg-type]
+
+    def __le__(self, other: Any) -> bool:
+        o = _number(other)
+        return NotImplemented if o is None else float(self) <= o  # type: ignore[arg-type]
+
+    def __gt__(self, other: Any) -> bool:
+        o = _number(other)
+        return NotImplemented if o is None else float(self) > o  # type: ignore[arg-type]
+
+    def __ge__(self, other: Any) -> bool:
+        o = _number(other)
+        return NotImplemented if o is None else float(self) >= o  # type: ignore[arg-type]
+
+
 def _e(x: Optional[float]) -> str:
     if x is None or not np.isfinite(x):
         return "-"
     return f"{x:.2e}"
 
 
-class GradientReport:
+class GradientReport(_Ordered):
     """Result of checking the gradient of one tensor.
+
+    ``float(report)`` is :attr:`rel_error`; ``report < 1e-8`` (and ``<=``, ``>``, ``>=``) compares it
+    with a number, as seed 002 compares the float its ``check_gradients`` returns.
 
     Attributes
     ----------
@@ -324,8 +361,10 @@ def rich_table(reports: list[GradientReport], title: str, extra: Optional[list[s
     return Group(table, *[Text(x) for x in lines])
 
 
-class ModelReport(Mapping[str, GradientReport]):
+class ModelReport(_Ordered, Mapping[str, GradientReport]):
     """Reports of several tensors (the parameters of a model, and ``"input"``), indexable by name.
+
+    ``float(report)`` is the largest relative error; ``report < 1e-8`` compares it with a number.
 
     Attributes
     ----------
