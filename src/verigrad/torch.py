@@ -33,6 +33,7 @@ tensors, parameters, buffers and ``.grad`` fields are never written.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import re
 import warnings
@@ -481,6 +482,92 @@ def _swapped(reports: dict[str, Any]) -> None:
                 break
 
 
+
+def _held_modules(fn: Any, depth: int = 0) -> list[torch.nn.Module]:
+    """The ``nn.Module`` objects ``fn`` runs on without verigrad copying them: the owner of a bound method,
+    modules in the closure cells of a function or in the global names its code uses (and so on in the
+    functions found there, three levels deep), the function and arguments of a :func:`functools.partial`.
+    (A module passed as ``fn`` itself is deep-copied instead.)"""
+    found: list[Any] = []
+    if depth > 3 or isinstance(fn, torch.nn.Module):
+        return []
+
+    def visit(obj: Any) -> None:
+        if isinstance(obj, torch.nn.Module):
+            found.append(obj)
+        elif isinstance(obj, (list, tuple)) and len(obj) <= 64:
+            for o in obj:
+                if isinstance(o, torch.nn.Module):
+                    found.append(o)
+        elif isinstance(obj, dict) and len(obj) <= 64:
+            for o in obj.values():
+                if isinstance(o, torch.nn.Module):
+                    found.append(o)
+        elif callable(obj) and not isinstance(obj, type):
+            found.extend(_held_modules(obj, depth + 1))
+
+    visit(getattr(fn, "__self__", None))
+    code, glob = getattr(fn, "__code__", None), getattr(fn, "__globals__", None)
+    if code is not None and isinstance(glob, dict):
+        for name in code.co_names:  # the global names fn's code uses (a notebook's `model`)
+            if name in glob:
+                visit(glob[name])
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            visit(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    if isinstance(fn, functools.partial):
+        visit(fn.func)
+        for a in list(fn.args) + list(fn.keywords.values()):
+            visit(a)
+    unique: dict[int, torch.nn.Module] = {}
+    for m in found:
+        unique.setdefault(id(m), m)
+    return list(unique.values())
+
+
+def _module_state(modules: list[torch.nn.Module]) -> list[dict[str, torch.Tensor | None]]:
+    """Copies of every parameter, buffer and ``.grad`` of ``modules``."""
+    states = []
+    for m in modules:
+        st: dict[str, torch.Tensor | None] = {}
+        for n, p in m.named_parameters():
+            st["p:" + n] = p.detach().clone()
+            st["g:" + n] = None if p.grad is None else p.grad.detach().clone()
+        for n, b in m.named_buffers():
+            st["b:" + n] = None if b is None else b.detach().clone()
+        states.append(st)
+    return states
+
+
+def _restore_module_state(modules: list[torch.nn.Module], states: list[dict[str, torch.Tensor | None]]) -> list[str]:
+    """Write back what changed; return descriptions of the restored tensors."""
+    restored: list[str] = []
+    for m, st in zip(modules, states):
+        params = dict(m.named_parameters())
+        buffers = dict(m.named_buffers())
+        with torch.no_grad():
+            for key, saved in st.items():
+                kind, n = key[0], key[2:]
+                if kind == "p" and n in params and not _same_values(params[n].detach(), saved):
+                    params[n].copy_(saved)
+                    restored.append(f"{type(m).__name__}.{n}")
+                elif kind == "g" and n in params:
+                    p = params[n]
+                    if saved is None and p.grad is not None:
+                        p.grad = None
+                        restored.append(f"{type(m).__name__}.{n}.grad")
+                    elif saved is not None and (p.grad is None or not _same_values(p.grad, saved)):
+                        p.grad = saved
+                        restored.append(f"{type(m).__name__}.{n}.grad")
+                elif kind == "b" and n in buffers and saved is not None and buffers[n] is not None:
+                    if not _same_values(buffers[n], saved):
+                        buffers[n].copy_(saved)
+                        restored.append(f"{type(m).__name__}.{n}")
+    return restored
+
+
 # ----------------------------------------------------------------------------------------------------
 # check
 # ----------------------------------------------------------------------------------------------------
@@ -659,6 +746,42 @@ def check(
     >>> vt.check(model, torch.randn(8, 3)).passed      # float32 module, every parameter checked
     True
     """
+    held = _held_modules(fn)
+    saved = _module_state(held)
+    try:
+        report = _check(
+            fn, *inputs, dLdf=dLdf, seed=seed, rng=rng, wrt=wrt, names=names, double=double, method=method,
+            num_threads=num_threads, probe=probe, output=output, **options,
+        )
+    finally:
+        restored = _restore_module_state(held, saved)
+    if restored:
+        note = (
+            f"fn runs module(s) it holds ({', '.join(restored)}) whose state changed during the check "
+            "(e.g. BatchNorm running statistics in training mode): restored"
+        )
+        report.torch_notes.append(note)
+        if isinstance(getattr(report, "notes", None), list):
+            report.notes.append(note)
+    return report
+
+
+def _check(
+    fn: Callable[..., torch.Tensor],
+    *inputs: torch.Tensor,
+    dLdf: Any = None,
+    seed: int | None = 0,
+    rng: np.random.Generator | None = None,
+    wrt: Sequence[int] | None = None,
+    names: Sequence[str] | None = None,
+    double: bool | None = None,
+    method: str = "central",
+    num_threads: int | None = 1,
+    probe: bool = False,
+    output: int | Callable[[Any], torch.Tensor] | None = None,
+    **options: Any,
+) -> ModelReport:
+    """:func:`check` without the protection of the modules ``fn`` closes over."""
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
     if rng is None:
