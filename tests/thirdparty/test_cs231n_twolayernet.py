@@ -90,7 +90,7 @@ def test_correct_net_passes_with_relu_exactly_at_zero():
     net, X, y = _setup(seed=1)
     # make one hidden pre-activation exactly 0: b1[j] = -(X W1)[0, j]
     j = 2
-    net.params["b1"][j] = -(X[0] @ net.params["W1"][:, j])
+    net.params["b1"][j] = -X.dot(net.params["W1"])[0, j]
     assert (X.dot(net.params["W1"]) + net.params["b1"])[0, j] == 0.0
     _, grads = net.loss(X, y)
     rep = check_params(lambda: net.loss(X, y)[0], net.params, grads)

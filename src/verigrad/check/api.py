@@ -1105,9 +1105,9 @@ def _as_model(model: Any) -> Any:
         if isinstance(p, Mapping):
             try:
                 g = model.grads()
-            except Exception:  # noqa: BLE001 - grads may not exist before the first backward
-                return model
-            if not isinstance(g, Mapping) or all(k in g for k in p):
+            except Exception:  # noqa: BLE001 - grads may not exist before the first backward: decide later
+                g = None
+            if isinstance(g, Mapping) and all(k in g for k in p):
                 return model
     return _ModelView(model, pget, gget)
 
