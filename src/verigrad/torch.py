@@ -939,6 +939,9 @@ def _check(
                 ))
             except RuntimeError as exc:
                 got, forced = _invalid_gradient(exc, fn, outs, g_ts, inputs, checked, targets, input_names)
+                if probe:
+                    probe = False  # torch refuses this backward's gradients at every point
+                    notes.append("probe points skipped: torch refuses the gradients this backward returns")
         else:
             notes.append("fn's output does not depend on any checked tensor in torch's graph (no grad_fn)")
             got = [None] * len(targets)
