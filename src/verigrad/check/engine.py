@@ -377,6 +377,56 @@ def central_sided(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray
     return d, width / 2.0, lmax, Sided(vals, eff)
 
 
+def lowest_bit(d: np.ndarray) -> np.ndarray:
+    """Value of the lowest set bit of each float64 ``d`` (0 for 0, NaN for non-finite values).
+
+    A number is a multiple of its lowest set bit; a set of numbers are all multiples of the smallest
+    lowest set bit among them.
+    """
+    d = np.abs(np.asarray(d, dtype=np.float64))
+    out = np.full(d.shape, np.nan)
+    ok = np.isfinite(d)
+    m, e = np.frexp(np.where(ok, d, 0.0))
+    mant = (m * 2.0 ** 53).astype(np.int64)  # exact: a float64 mantissa has 53 bits
+    low = mant & -mant
+    out[ok] = np.ldexp(low[ok].astype(np.float64), (e[ok] - 53).astype(np.int32))
+    return out
+
+
+def value_grid(L0: float, values: np.ndarray) -> np.ndarray:
+    """The quantum of the computed changes of ``L``, per row of ``values`` (0 where nothing changed).
+
+    The differences ``L(x + s) - L0`` and between the row's values (exact in floating point when the
+    values are close: Sterbenz) are all multiples of their smallest lowest set bit ``q``. For a loss
+    computed to float64 precision ``q`` is about ``ulp(L) <= eps |L|``. When ``L`` is a sum whose terms
+    cancel (``sum(out * dy)`` with a random ``dy``: ``|L|`` much smaller than the partial sums), the
+    values are rounded at the magnitude of the partial sums and are multiples of *their* ulp: ``q`` is
+    the resolution at which ``L`` is actually computed, and ``q / eps`` the magnitude that sets the
+    rounding error of a difference of two values (the a-priori ``|L|`` would be too optimistic).
+
+    Parameters
+    ----------
+    L0 : float
+        ``L`` at the base point.
+    values : ndarray of shape (n, k)
+        Values of ``L`` at perturbed points, one row per entry.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    v = np.asarray(values, dtype=np.float64)
+    cols = [v - L0]
+    if v.shape[1] >= 2:
+        cols.append(v[:, :1] - v[:, 1:])
+    with np.errstate(invalid="ignore", over="ignore"):
+        d = np.concatenate(cols, axis=1)
+    bits = lowest_bit(d)
+    bits = np.where(np.isfinite(bits) & (bits > 0), bits, np.inf)
+    q = np.min(bits, axis=1) if bits.shape[1] else np.full(len(v), np.inf)
+    return np.where(np.isfinite(q), q, 0.0)
+
+
 def _rounding(eps: float, lscale: float, half_width: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", over="ignore"):
         return C_ROUND * eps * lscale / np.maximum(half_width, np.finfo(np.float64).tiny)
@@ -625,6 +675,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         width_h = w1
         d3, w3, _ = central(target, obj, idx, h / 4, use_fast)
         ls = np.maximum(ctx.lscale, lm)
+        # the resolution at which L is actually computed (cancelling sums: see value_grid)
+        ls = np.maximum(ls, value_grid(ctx.L0, np.concatenate([sided_h.values, sided_h2.values], axis=1)) / eps_e)
         r1 = (4 * d2 - d1) / 3
         r2 = (4 * d3 - d2) / 3
         n = (16 * r2 - r1) / 15
@@ -635,6 +687,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         n, w, lm, sided_h = central_sided(target, obj, idx, h, use_fast)
         central_h, width_h = n.copy(), w
         ls = np.maximum(ctx.lscale, lm)
+        # the resolution at which L is actually computed (cancelling sums: see value_grid)
+        ls = np.maximum(ls, value_grid(ctx.L0, sided_h.values) / eps_e)
         err = _rounding(eps_e, ls, w)
         err_ref = _rounding(EPS64, ls, w)
 
