@@ -28,6 +28,7 @@ from verigrad.nn import (
     BCEWithLogitsLoss,
     CrossEntropyLoss,
     Dense,
+    FullyConnected,
     Identity,
     LeakyReLU,
     MSELoss,
@@ -36,7 +37,9 @@ from verigrad.nn import (
     Sequential,
     Sigmoid,
     Softmax,
+    SoftMax,
     Tanh,
+    TanH,
 )
 from verigrad.testing import assert_gradients, assert_model_gradients
 from verigrad.train import History, accuracy, evaluate, fit, predict
@@ -47,12 +50,15 @@ __all__ = [
     "__version__",
     # network
     "Dense",
+    "FullyConnected",
     "Identity",
     "Sigmoid",
     "Tanh",
+    "TanH",
     "ReLU",
     "LeakyReLU",
     "Softmax",
+    "SoftMax",
     "MSELoss",
     "CrossEntropyLoss",
     "BCELoss",

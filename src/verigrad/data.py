@@ -109,6 +109,13 @@ def _rows(a: np.ndarray, idx: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # DataLoader
 # ---------------------------------------------------------------------------------------------
+def _is_pair(X: Any) -> bool:
+    """Whether ``X`` is a tuple ``(X, y)`` of two arrays (``TensorDataset`` style; rows are checked later)."""
+    if not (isinstance(X, tuple) and len(X) == 2):
+        return False
+    return all(len(getattr(a, "shape", ())) >= 1 for a in X)
+
+
 class DataLoader:
     """Iterate over mini-batches of ``(X, y)``, reshuffled at the start of every epoch.
 
@@ -119,9 +126,10 @@ class DataLoader:
 
     Parameters
     ----------
-    X : array_like of shape (n_samples, ...)
+    X : array_like of shape (n_samples, ...), or a tuple ``(X, y)``
         Inputs; the first axis indexes samples. Not copied (batches are fancy-indexed
-        copies when shuffling, views when not).
+        copies when shuffling, views when not). A tuple of two arrays, with ``y``
+        omitted, is read as ``(X, y)`` (torch's ``TensorDataset``).
     y : array_like of shape (n_samples, ...), optional
         Targets (labels, one-hot rows, regression values). When None the loader yields
         ``xb`` alone instead of ``(xb, yb)``.
@@ -166,6 +174,8 @@ class DataLoader:
         rng: np.random.Generator | None = None,
         seed: int | None = None,
     ) -> None:
+        if y is None and _is_pair(X):
+            X, y = X  # torch style: DataLoader(TensorDataset(X, y)) translated as DataLoader((X, y))
         X = np.asarray(X)
         if X.ndim == 0:
             raise ValueError(f"DataLoader: X must have a samples axis (shape (n_samples, ...)), got a scalar {X!r}")

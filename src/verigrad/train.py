@@ -108,10 +108,17 @@ def _pred_labels(pred: Any, threshold: float | None = None) -> np.ndarray:
                      f"probabilities in [0, 1] nor labels; for logits pass threshold=0.0 (or apply a sigmoid)")
 
 
-def accuracy(pred: Any, y: Any, threshold: float | None = None) -> float:
+def accuracy(pred: Any, y: Any, *args: Any, threshold: float | None = None) -> float:
     """Fraction of samples whose predicted class equals the true class.
 
-    ``accuracy = mean_i [label(pred_i) == label(y_i)]``.
+    ``accuracy = mean_i [label(pred_i) == label(y_i)]``. Two call forms:
+
+    * ``accuracy(pred, y[, threshold])``: predictions (model outputs) and targets;
+    * ``accuracy(model, X, y[, threshold])``: the model's outputs on ``X`` (``training=False``) first.
+
+    A bare input array is not a prediction: ``accuracy(X, y)`` with ``X`` of shape (n, n_features)
+    cannot be told apart from scores when ``n_features`` equals the number of classes; when a label
+    in ``y`` has no column in ``pred`` the error says to call ``accuracy(model, X, y)``.
 
     Parameters
     ----------
@@ -124,6 +131,9 @@ def accuracy(pred: Any, y: Any, threshold: float | None = None) -> float:
         * ``(n,)`` integers: predicted labels.
     y : array_like of shape (n,), (n, 1) or (n, n_classes)
         Integer labels (integral floats accepted) or one-hot rows (argmax is taken).
+    *args
+        ``threshold`` (positional), or, when the first argument is a model, ``y`` then optionally
+        ``threshold``.
     threshold : float, optional
         Decision threshold for one output per sample; pass ``0.0`` for logits. When given,
         float predictions are always thresholded.
@@ -139,10 +149,27 @@ def accuracy(pred: Any, y: Any, threshold: float | None = None) -> float:
         Different numbers of samples, unsupported shapes, non-integral targets (regression),
         or single-output floats that are neither probabilities nor labels (without ``threshold``).
     """
+    if not isinstance(pred, np.ndarray) and callable(getattr(pred, "forward", None)):
+        if not args:
+            raise TypeError("accuracy(model, X, y): the targets y are missing; call accuracy(model, X, y) or "
+                            "accuracy(model.forward(X), y)")
+        model, X_in, y, args = pred, y, args[0], args[1:]
+        pred = predict(model, X_in)
+    if args:
+        if len(args) > 1 or threshold is not None:
+            raise TypeError(f"accuracy: too many arguments; use accuracy(pred, y, threshold=...) or "
+                            f"accuracy(model, X, y, threshold=...), got {2 + len(args)} positional arguments")
+        threshold = args[0]
     pl = _pred_labels(pred, threshold)
     if pl.shape[0] == 0:
         raise ValueError("accuracy: empty batch (0 samples)")
     yl = _target_labels(y, pl.shape[0])
+    p = np.asarray(pred)
+    if p.ndim == 2 and p.shape[1] > 1 and yl.size and (yl.max() >= p.shape[1] or yl.min() < 0):
+        raise ValueError(
+            f"accuracy: y has label {int(yl.max() if yl.max() >= p.shape[1] else yl.min())} but pred has "
+            f"{p.shape[1]} columns (one score per class); pred must be the model's outputs: to evaluate a model "
+            "on inputs X call accuracy(model, X, y)")
     return int(np.count_nonzero(pl == yl)) / pl.shape[0]
 
 

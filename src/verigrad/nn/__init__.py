@@ -24,7 +24,7 @@ from .activations import (
 from .base import Layer
 from .init import INITIALIZERS, get_initializer, initialize
 from .layers import Dense, FullyConnected
-from .losses import LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropyLoss, Loss, MSELoss, log_softmax
+from .losses import LOSSES, BCELoss, BCEWithLogitsLoss, CrossEntropy, CrossEntropyLoss, Loss, MSELoss, log_softmax
 from .network import NeuralNetwork, Sequential
 from .optim import SGD, Adam, Optimizer
 from .serialization import load_model, save_model
@@ -53,6 +53,7 @@ __all__ = [
     "Loss",
     "MSELoss",
     "CrossEntropyLoss",
+    "CrossEntropy",
     "BCELoss",
     "BCEWithLogitsLoss",
     "LOSSES",

@@ -64,9 +64,11 @@ class Dense(Layer):
         Output width.
     init : str, default "xavier"
         Weight initialiser name, see :data:`verigrad.nn.init.INITIALIZERS`; biases start at zero.
+        ``weight_init=`` (seed 002) is another name for it.
     activation : str or Activation, optional
-        Fused output activation (``"identity"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``,
+        Fused output activation (``"identity"`` or ``"linear"``, ``"sigmoid"``, ``"tanh"``, ``"relu"``,
         ``"leaky_relu"``, ``"softmax"``). ``params`` stay ``W`` and ``b``; backward goes through both.
+        Seed 002's positional form ``FullyConnected(n_out, activation)`` is accepted too.
     scale : float, optional
         Initialiser gain (the std for ``init="normal"``, default 0.01 there).
     rng : numpy.random.Generator, optional
@@ -108,8 +110,16 @@ class Dense(Layer):
         seed: int | None = None,
         dtype: Any = np.float64,
         name: str | None = None,
+        weight_init: str | None = None,
     ) -> None:
         super().__init__()
+        if isinstance(n_out, (str, Activation)) and activation is None and n_in is not None:
+            n_in, n_out, activation = None, n_in, n_out  # seed 002: FullyConnected(n_out, activation)
+        if weight_init is not None:
+            if init != "xavier" and init != weight_init:
+                raise TypeError(f"Dense: weight_init= is another name for init=; got init={init!r} and "
+                                f"weight_init={weight_init!r}, give only one")
+            init = weight_init
         if n_out is None and n_in is not None:
             n_in, n_out = None, n_in  # a single positional int means n_out (lazy form)
         if n_out is None:
@@ -191,7 +201,10 @@ class Dense(Layer):
                 raise ValueError(self._shape_message(x))
             self._build(x.shape[1])
             params = self.params
-        z = x @ params["W"]
+        W = params["W"]
+        if W.shape != (self.n_in, self.n_out):
+            raise ValueError(self._weight_message(W))
+        z = x @ W
         if z.dtype.kind == "f":
             z += params["b"]
         else:
@@ -200,6 +213,14 @@ class Dense(Layer):
         if self.activation is not None:
             return self.activation.forward(z, training)
         return z
+
+    def _weight_message(self, W: Any) -> str:
+        shape = tuple(int(s) for s in getattr(W, "shape", ()))
+        expected = (self.n_in, self.n_out)
+        msg = f"{self._where()}: params['W'] has shape {shape}, expected (n_in, n_out) = {expected} (y = x @ W + b)"
+        if shape == expected[::-1]:
+            msg += "; it is transposed: torch's nn.Linear stores weight as (out, in): use weight.T"
+        return msg
 
     def _shape_message(self, x: np.ndarray) -> str:
         n_in = self.n_in if self.n_in is not None else "n_in"

@@ -1,5 +1,8 @@
 """Loss functions: ``forward(pred, y) -> float``, ``backward(pred, y) -> dL/dpred``.
 
+``forward`` returns a ``numpy.float64``: a Python ``float`` subclass that also has ``.item()`` and
+``.shape == ()``, so torch-style code (``loss.item()``) runs unchanged.
+
 Every loss also has ``forward_batch(preds, y) -> ndarray of shape (K,)`` where ``preds`` carries an
 extra leading axis of K stacked predictions; it equals ``[forward(p, y) for p in preds]`` to
 rounding and is computed with array operations only (the fast gradient checker uses it).
@@ -25,6 +28,7 @@ __all__ = [
     "Loss",
     "MSELoss",
     "CrossEntropyLoss",
+    "CrossEntropy",
     "BCELoss",
     "BCEWithLogitsLoss",
     "log_softmax",
@@ -194,7 +198,7 @@ class MSELoss(Loss):
         pred = self._check_pred(pred)
         y = self._check_same_shape(pred.shape, y)
         d = pred - y
-        return float(np.vdot(d, d) * self._factor(pred.shape))
+        return np.float64(np.vdot(d, d) * self._factor(pred.shape))
 
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred``, same shape as ``pred``."""
@@ -361,6 +365,11 @@ class CrossEntropyLoss(Loss):
 
     def __init__(self, from_logits: bool = True, *, allow_nonfinite: bool = False) -> None:
         super().__init__(allow_nonfinite=allow_nonfinite)
+        if not isinstance(from_logits, (bool, np.bool_)):
+            hint = (" (seed 002's CrossEntropy(\"cross_entropy\") on probabilities, with forward(Y, Y_hat), is "
+                    "verigrad.nn.losses.CrossEntropy)" if isinstance(from_logits, str) else "")
+            raise TypeError(f"CrossEntropyLoss: from_logits must be True (pred are logits) or False (pred are "
+                            f"probabilities), got {from_logits!r}{hint}")
         self.from_logits = bool(from_logits)
         # last forward of the fast path: (pred, pred bytes, y, y bytes, e_t, se, onehot_t)
         self._cache: tuple | None = None
@@ -457,15 +466,15 @@ class CrossEntropyLoss(Loss):
                 self._cache = (pred, pred.tobytes(), y, ykey, e_t, se, onehot_t)
             else:
                 self._cache = None
-            return loss
+            return np.float64(loss)
         self._cache = None
         pred, labels, targets = self._check(pred, y)
         if self.from_logits:
-            return float(_softmax_ce_forward(pred, labels, targets))
+            return np.float64(_softmax_ce_forward(pred, labels, targets))
         n = pred.shape[0]
         if labels is not None:
-            return float(-_clamped_log(pred[np.arange(n), labels]).sum() / n)
-        return float(-(targets * _clamped_log(pred)).sum() / n)
+            return np.float64(-_clamped_log(pred[np.arange(n), labels]).sum() / n)
+        return np.float64(-(targets * _clamped_log(pred)).sum() / n)
 
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred`` : ndarray of shape (N, C)."""
@@ -537,7 +546,7 @@ class BCELoss(Loss):
     def forward(self, pred: np.ndarray, y: np.ndarray) -> float:
         """Loss value; ``pred`` and ``y`` : ndarray of the same shape."""
         pred, y = self._check(pred, y)
-        return float(self._elementwise(pred, y).mean())
+        return np.float64(self._elementwise(pred, y).mean())
 
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred``, same shape as ``pred``."""
@@ -575,7 +584,7 @@ class BCEWithLogitsLoss(Loss):
     def forward(self, pred: np.ndarray, y: np.ndarray) -> float:
         """Loss value; ``pred`` (logits) and ``y`` : ndarray of the same shape."""
         pred, y = self._check(pred, y)
-        return float(_sigmoid_bce_elementwise(pred, y).mean())
+        return np.float64(_sigmoid_bce_elementwise(pred, y).mean())
 
     def backward(self, pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """``dL/dpred``, same shape as ``pred``."""
@@ -586,6 +595,48 @@ class BCEWithLogitsLoss(Loss):
         """Losses of ``preds`` : ndarray of shape (K, *y.shape); returns (K,)."""
         preds, y = self._check(preds, y, batch=True)
         return _sigmoid_bce_elementwise(preds, y).reshape(preds.shape[0], -1).mean(axis=1)
+
+
+class CrossEntropy:
+    """Seed 002's cross-entropy, with its argument order: ``forward(Y, Y_hat)``, ``backward(Y, Y_hat)``.
+
+    The seed-002 convention (targets first, predictions second; the reverse of every verigrad loss):
+    ``Y_hat`` are probabilities, e.g. softmax outputs; ``Y`` one-hot rows or integer labels.
+    ``L = -1/N sum_i sum_c Y_ic log Y_hat_ic``. Computed by ``CrossEntropyLoss(from_logits=False)``
+    (same clamping, validation and messages); for logits use :class:`CrossEntropyLoss`.
+
+    Parameters
+    ----------
+    name : str, default "cross_entropy"
+        Seed 002 passes the loss name; only ``"cross_entropy"`` is valid.
+
+    Examples
+    --------
+    >>> Y = np.eye(3)[[0, 2]]
+    >>> Y_hat = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]])
+    >>> round(float(CrossEntropy("cross_entropy").forward(Y, Y_hat)), 6)
+    0.289909
+    """
+
+    def __init__(self, name: str = "cross_entropy") -> None:
+        if name != "cross_entropy":
+            raise ValueError(f"CrossEntropy: name must be 'cross_entropy', got {name!r}")
+        self.name = name
+        self.loss = CrossEntropyLoss(from_logits=False)
+
+    def forward(self, Y: np.ndarray, Y_hat: np.ndarray) -> float:
+        """Loss for targets ``Y`` (N, C) or (N,) and probabilities ``Y_hat`` (N, C)."""
+        return self.loss.forward(Y_hat, Y)
+
+    def backward(self, Y: np.ndarray, Y_hat: np.ndarray) -> np.ndarray:
+        """``dL/dY_hat`` of shape (N, C): ``-Y / Y_hat / N``."""
+        return self.loss.backward(Y_hat, Y)
+
+    def __call__(self, Y: np.ndarray, Y_hat: np.ndarray) -> float:
+        return self.forward(Y, Y_hat)
+
+    def __repr__(self) -> str:
+        return f"CrossEntropy({self.name!r})"
 
 
 #: name -> class table.

@@ -14,6 +14,14 @@ __all__ = ["NeuralNetwork", "Sequential"]
 _REQUIRED = ("forward", "backward", "params", "grads")
 
 
+class _ParamDict(dict):
+    """The dict of :attr:`NeuralNetwork.parameters`; calling it returns itself, so that both the
+    attribute form (seed 002's ``layer.parameters[name]``) and torch's ``model.parameters()`` work."""
+
+    def __call__(self) -> _ParamDict:
+        return self
+
+
 class NeuralNetwork:
     """Layers applied in order; backward runs them in reverse.
 
@@ -123,7 +131,7 @@ class NeuralNetwork:
         """Alias of ``forward(X, training=False)``."""
         return self.forward(X, training=False)
 
-    def backward(self, grad: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+    def backward(self, grad: np.ndarray, *, input_grad: bool = True, accumulate: bool = False) -> np.ndarray | None:
         """Back-propagate ``grad = dL/d(network output)`` through every layer, filling their ``grads``.
 
         Parameters
@@ -133,6 +141,10 @@ class NeuralNetwork:
             ``False`` lets a first ``Dense`` layer skip ``dL/dX = dz @ W.T``, which training does
             not need (like an input without ``requires_grad`` in torch); then ``None`` is returned
             and :attr:`input_grad` is ``None``. Parameter gradients are identical either way.
+        accumulate : bool, default False
+            ``False``: the gradients of this pass overwrite ``grads`` (no :meth:`zero_grad` needed).
+            ``True``: they are added to the current ``grads``, as torch's ``loss.backward()`` does;
+            then :meth:`zero_grad` between steps matters (seed 004, exercise 4).
 
         Returns
         -------
@@ -149,6 +161,15 @@ class NeuralNetwork:
         outputs = self.outputs
         if outputs is None:
             raise RuntimeError("NeuralNetwork.backward called before forward: run model.forward(X) first")
+        if accumulate:
+            before = [{k: np.array(v, copy=True) for k, v in layer.grads.items()} for layer in self.layers]
+            dX = self.backward(grad, input_grad=input_grad)
+            for layer, old in zip(self.layers, before):
+                for k, v in old.items():
+                    new = layer.grads.get(k)
+                    if new is not None and getattr(new, "shape", None) == v.shape:
+                        layer.grads[k] = new + v
+            return dX
         g = np.asarray(grad)
         n = len(self.layers)
         if n == 0:
@@ -204,8 +225,8 @@ class NeuralNetwork:
 
     @property
     def parameters(self) -> dict[str, np.ndarray]:
-        """Alias of :meth:`params` (a new dict of the live arrays)."""
-        return self.params()
+        """Alias of :meth:`params` (a new dict of the live arrays); ``model.parameters()`` works too (torch)."""
+        return _ParamDict(self.params())
 
     @property
     def n_params(self) -> int:

@@ -38,7 +38,10 @@ class Optimizer:
 
     def __init__(self, params: Mapping[str, np.ndarray] | Any, lr: float) -> None:
         owner = type(self).__name__
+        #: the model given instead of a dict (None otherwise); :meth:`zero_grad` delegates to it
+        self.model: Any = None
         if callable(getattr(params, "params", None)):
+            self.model = params
             params = params.params()
         if not isinstance(params, Mapping):
             raise TypeError(
@@ -62,8 +65,13 @@ class Optimizer:
         self.lr = _positive(lr, "lr", owner)
         self.state: dict[str, dict[str, Any]] = {k: {} for k in self.params}
 
-    def _check_grads(self, grads: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+    def _check_grads(self, grads: Mapping[str, np.ndarray] | None) -> list[np.ndarray]:
         """Validate ``grads`` and return them as a list in ``params`` order."""
+        if grads is None:
+            owner = type(self).__name__
+            raise TypeError(
+                f"{owner}.step needs the gradients: call opt.step(model.grads()) after model.backward(...) "
+                "(verigrad arrays carry no .grad, unlike torch tensors)")
         if type(grads) is dict and len(grads) == len(self._names):  # fast path, all valid
             try:
                 gs = [grads[k] for k in self._names]
@@ -92,8 +100,23 @@ class Optimizer:
                 )
         return [grads[k] for k in self._names]
 
-    def step(self, grads: Mapping[str, np.ndarray]) -> None:  # pragma: no cover - abstract
+    def step(self, grads: Mapping[str, np.ndarray] | None = None) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def zero_grad(self) -> None:
+        """``model.zero_grad()`` when the optimizer was given the model (torch's ``opt.zero_grad()``).
+
+        Raises
+        ------
+        AttributeError
+            The optimizer was given a dict of arrays: it holds no gradients; call ``model.zero_grad()``.
+        """
+        if self.model is None or not callable(getattr(self.model, "zero_grad", None)):
+            raise AttributeError(
+                f"{type(self).__name__}.zero_grad: this optimizer was given a dict of arrays and holds no gradients; "
+                f"call model.zero_grad() (or create it as {type(self).__name__}(model, lr=...)). Note that "
+                "model.backward overwrites the gradients unless called with accumulate=True")
+        self.model.zero_grad()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(lr={self.lr!r}, {len(self.params)} parameter arrays)"
@@ -128,7 +151,7 @@ class SGD(Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True requires momentum > 0, got momentum=0")
 
-    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+    def step(self, grads: Mapping[str, np.ndarray] | None = None) -> None:
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
         gs = self._check_grads(grads)
         lr, mom, wd = self.lr, self.momentum, self.weight_decay
@@ -189,7 +212,7 @@ class Adam(Optimizer):
         for k, p in self.params.items():
             self.state[k] = {"m": np.zeros_like(p), "v": np.zeros_like(p)}
 
-    def step(self, grads: Mapping[str, np.ndarray]) -> None:
+    def step(self, grads: Mapping[str, np.ndarray] | None = None) -> None:
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
         gs = self._check_grads(grads)
         self.t += 1
