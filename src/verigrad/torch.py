@@ -749,10 +749,7 @@ def check(
     held = _held_modules(fn)
     saved = _module_state(held)
     try:
-        report = _check(
-            fn, *inputs, dLdf=dLdf, seed=seed, rng=rng, wrt=wrt, names=names, double=double, method=method,
-            num_threads=num_threads, probe=probe, output=output, **options,
-        )
+        report = _check(fn, inputs, dLdf, seed, rng, wrt, names, double, method, num_threads, probe, output, options)
     finally:
         restored = _restore_module_state(held, saved)
     if restored:
@@ -766,22 +763,12 @@ def check(
     return report
 
 
-def _check(
-    fn: Callable[..., torch.Tensor],
-    *inputs: torch.Tensor,
-    dLdf: Any = None,
-    seed: int | None = 0,
-    rng: np.random.Generator | None = None,
-    wrt: Sequence[int] | None = None,
-    names: Sequence[str] | None = None,
-    double: bool | None = None,
-    method: str = "central",
-    num_threads: int | None = 1,
-    probe: bool = False,
-    output: int | Callable[[Any], torch.Tensor] | None = None,
-    **options: Any,
-) -> ModelReport:
-    """:func:`check` without the protection of the modules ``fn`` closes over."""
+def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int | None,  # noqa: PLR0913
+           rng: np.random.Generator | None, wrt: Sequence[int] | None, names: Sequence[str] | None,
+           double: bool | None, method: str, num_threads: int | None, probe: bool,
+           output: int | Callable[[Any], torch.Tensor] | None, options: dict[str, Any]) -> ModelReport:
+    """:func:`check` (same arguments, ``options`` as a dict) without the protection of the modules ``fn``
+    holds."""
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
     if rng is None:

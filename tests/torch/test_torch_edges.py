@@ -7,6 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import vg_torch_functions as F  # noqa: E402  (tests/torch/vg_torch_functions.py)
+
 import verigrad.torch as vt  # noqa: E402
 
 PASSING = {"ok", "kink", "precision"}
@@ -57,16 +59,7 @@ def test_half_precision_inputs(dtype):
     report = vt.check(torch.tanh, x)
     assert report.passed, str(report)
 
-    class Twice(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 3
-
-        @staticmethod
-        def backward(ctx, g):
-            return 6 * g
-
-    wrong = vt.check(Twice.apply, x)
+    wrong = vt.check(F.TanhTimesTwo.apply, x)  # a backward twice too large
     assert wrong.diagnosis.kind == "scale"
 
 
@@ -142,17 +135,8 @@ def test_module_with_batchnorm_eval_names_every_parameter():
 
 
 def test_report_title_names_the_function():
-    class MyOp(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, a):
-            return a * 2
-
-        @staticmethod
-        def backward(ctx, g):
-            return 2 * g
-
-    report = vt.check(MyOp.apply, _t(13, 3))
-    assert str(report).splitlines()[0].startswith("gradient check of MyOp.apply (torch")
+    report = vt.check(F.MulConstant.apply, _t(13, 3), 2.0)
+    assert str(report).splitlines()[0].startswith("gradient check of MulConstant.apply (torch")
 
 
 def test_infinite_output_is_refused_clearly():
@@ -210,25 +194,10 @@ def test_unsupported_options():
         vt.check(torch.tanh, _t(20, 3), tolerance=1e-3)
 
 
-class _SaturationShortcut(torch.autograd.Function):
-    """Sigmoid whose backward returns 0 for |x| > 3 ("saturated anyway"): wrong only for large inputs."""
-
-    @staticmethod
-    def forward(ctx, x):
-        y = torch.sigmoid(x)
-        ctx.save_for_backward(x, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, g):
-        x, y = ctx.saved_tensors
-        return torch.where(x.abs() > 3, torch.zeros_like(g), g * y * (1 - y))
-
-
 def test_probe_catches_a_backward_wrong_only_for_large_inputs():
     x = _t(21, 6, 5, scale=0.5)  # all |x| < 3: the shortcut never fires here
-    assert vt.check(_SaturationShortcut.apply, x).passed
-    report = vt.check(_SaturationShortcut.apply, x, probe=True)
+    assert vt.check(F.SigmoidSaturationShortcut.apply, x).passed
+    report = vt.check(F.SigmoidSaturationShortcut.apply, x, probe=True)
     assert not report.passed
     assert "x*10" in report.diagnosis.message
     labels = [p["label"] for p in report["input0"].probes]

@@ -11,6 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+import vg_torch_functions as F  # noqa: E402  (tests/torch/vg_torch_functions.py)
+
 import verigrad.torch as vt  # noqa: E402
 
 
@@ -104,16 +106,12 @@ def test_errors_leave_caller_tensors_untouched():
 
 
 def test_nan_in_the_backward_is_named():
-    class NanBack(torch.autograd.Function):
-        @staticmethod
-        def forward(ctx, x):
-            return x * 2
-
+    class NanBack(F.MulConstant):
         @staticmethod
         def backward(ctx, g):
-            out = g * 2
+            out = g * ctx.constant
             out[1] = float("nan")
-            return out
+            return out, None
 
     with pytest.raises(ValueError, match=r"non-finite value\(s\) .* gradient of input0, first at index \(1,\)"):
-        vt.check(NanBack.apply, _x(3))
+        vt.check(NanBack.apply, _x(3), 2.0)
