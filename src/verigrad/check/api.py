@@ -139,6 +139,14 @@ def _float_array(x: Any, arg: str) -> np.ndarray:
 
 def _grad_array(g: Any, arg: str, shape: tuple[int, ...], what: str) -> tuple[np.ndarray, bool]:
     """Validate a claimed gradient; return (array as float64, transposed?)."""
+    if isinstance(g, (tuple, list)) and any(isinstance(v, np.ndarray) for v in g):
+        shapes = [tuple(np.shape(v)) for v in g]
+        same = [i for i, sh in enumerate(shapes) if sh == shape]
+        hint = (f"; item {same[0]} has the shape of {what}: pass {arg}[{same[0]}]" if len(same) == 1 else
+                f"; items {same} have the shape of {what}: pass the one for {what}" if same else "")
+        raise TypeError(
+            f"{arg} is a {type(g).__name__} of {len(g)} arrays with shapes {shapes} (like a backward pass's "
+            f"(dx, dw, db)); expected one array of shape {shape}, the gradient of {what}{hint}")
     try:
         arr = np.asarray(g)
     except Exception as exc:  # noqa: BLE001
@@ -271,7 +279,7 @@ class _TupleOutput:
         if self.kind == "plain":
             if is_tuple:
                 raise TypeError(f"fn returned a {type(out).__name__} at a perturbed point but an array at x")
-            return out
+            return np.asarray(out) if isinstance(out, list) else out
         if not is_tuple or len(out) != self.n_items:
             raise TypeError(f"fn returned {type(out).__name__} at a perturbed point but a tuple of "
                             f"{self.n_items} items at x")
@@ -403,6 +411,16 @@ def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Op
         diag = Diagnosis("ok", f"{directional['n_directions']} random +-1 directional derivatives agree", {})
     else:
         diag = Diagnosis("ok", "nothing to check", {})
+    if diag.kind == "mismatch" and res is not None:
+        ev = status != NOT_EVALUATED
+        if ev.any() and np.all(numerical[ev] == 0) and np.any(np.abs(t.analytic[ev]) > tolerance[ev]):
+            diag = Diagnosis(
+                "mismatch",
+                f"the objective does not change when {t.name} is perturbed (numerical gradient exactly 0 "
+                f"everywhere) but the claimed gradient is not 0: the function ignores this argument (a lambda "
+                f"using a captured variable instead of its parameter?), the array checked is a copy of the one "
+                f"the loss reads (e.g. made by astype or np.array), or the loss reads a stale cache",
+                dict(diag.details, independent=True))
     if transposed:
         agree = res is not None and not (status == FAIL).any()
         diag = Diagnosis(
