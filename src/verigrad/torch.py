@@ -527,6 +527,28 @@ def _held_modules(fn: Any, depth: int = 0) -> list[torch.nn.Module]:
     return list(unique.values())
 
 
+def _held_grad_tensors(fn: Any) -> list[str]:
+    """Names of the tensors requiring grad that ``fn`` uses without receiving them: its closure variables
+    and the global names its code uses (``lambda x: x @ W`` with a global ``W``). They are not checked."""
+    code = getattr(fn, "__code__", None)
+    if code is None or isinstance(fn, torch.nn.Module):
+        return []
+    found = []
+    for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+        try:
+            value = cell.cell_contents
+        except ValueError:  # an empty cell
+            continue
+        if isinstance(value, torch.Tensor) and value.requires_grad:
+            found.append(name)
+    glob = getattr(fn, "__globals__", None)
+    if isinstance(glob, dict):
+        for name in code.co_names:
+            value = glob.get(name)
+            if isinstance(value, torch.Tensor) and value.requires_grad and name not in found:
+                found.append(name)
+    return found
+
 def _module_state(modules: list[torch.nn.Module]) -> list[dict[str, torch.Tensor | None]]:
     """Copies of every parameter, buffer and ``.grad`` of ``modules``."""
     states = []
@@ -842,15 +864,21 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
             if pname in input_names:
                 raise ValueError(f"parameter name {pname!r} collides with an input name; pass names=")
             param_names.append(pname)
+    held = _held_grad_tensors(fn)
+    held_hint = (
+        f"fn uses tensor(s) requiring grad that are not among its inputs ({', '.join(held)}): they are not "
+        "checked; pass them as inputs to check them, e.g. check(lambda x, W: ..., x, W)"
+    ) if held else ""
     if not checked and not param_names:
         what = "fn is not an nn.Module" if module is None else "the module has no trainable parameter"
         n_t = f"{sum(is_tensor)} tensor" if not all(is_tensor) else f"{len(inputs)}"
         raise ValueError(
             f"nothing to check: none of the {n_t} inputs requires grad and {what}. "
             "Call x.requires_grad_() on the inputs to check, or pass wrt=[positions]."
+            + (f" Note: {held_hint}." if held else "")
         )
 
-    notes: list[str] = []
+    notes: list[str] = [held_hint] if held else []
     owner = getattr(fn, "__self__", None)
     if module is None and isinstance(owner, torch.nn.Module):
         notes.append(

@@ -249,3 +249,77 @@ def test_fn_raising_on_its_tenth_call_leaves_everything_as_it_was(held):
     assert torch.equal(x.detach(), xv) and torch.equal(x.grad, xg) and x._version == version
     assert torch.equal(model.inner.lin.weight.grad, torch.ones_like(model.inner.lin.weight))
     assert model.inner.lin.bias.grad is None
+
+
+# ------------------------------------------------------------------------------------ more styles
+
+W_GLOBAL = F.t(_gen(20), 3, 2)  # requires grad, used by a lambda without being its input
+
+
+def test_tensors_fn_closes_over_are_named_as_unchecked():
+    x = _t(21, 4, 3)
+    report = vt.check(lambda a: a @ W_GLOBAL, x)
+    assert report.passed and list(report) == ["input0"]
+    assert any("not among its inputs (W_GLOBAL)" in n for n in report.torch_notes)
+    V = W_GLOBAL.detach().clone().requires_grad_(True)
+    with pytest.raises(ValueError, match=r"nothing to check.*not among its inputs \(V\)"):
+        vt.check(lambda a: a @ V, x.detach())
+    assert vt.check(lambda a, W: a @ W, x, V).passed  # the remedy the message gives
+
+
+class _NumpyTanh(torch.autograd.Function):
+    """Forward and backward in NumPy (the "Extending PyTorch" use case), once_differentiable."""
+
+    @staticmethod
+    def forward(ctx, x):
+        y = torch.from_numpy(np.tanh(x.detach().cpu().numpy()))
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, g):
+        (y,) = ctx.saved_tensors
+        return torch.from_numpy(g.numpy() * (1 - y.numpy() ** 2))
+
+
+class _Gather(torch.autograd.Function):
+    """x.gather(1, idx) with an integer index tensor (no gradient) and a scatter-add backward."""
+
+    @staticmethod
+    def forward(ctx, x, idx):
+        ctx.save_for_backward(idx)
+        ctx.n = x.shape[1]
+        return x.gather(1, idx)
+
+    @staticmethod
+    def backward(ctx, g):
+        (idx,) = ctx.saved_tensors
+        out = torch.zeros(g.shape[0], ctx.n, dtype=g.dtype)
+        return out.scatter_add_(1, idx, g), None
+
+
+def test_numpy_function_float64_and_float32():
+    for dtype in (torch.float64, torch.float32):
+        report = vt.check(_NumpyTanh.apply, _t(22, 4, 3, dtype=dtype))
+        assert report.passed, str(report)
+        assert report.torch_numeric_dtype == "float64"
+
+
+def test_integer_index_argument_and_repeated_indices():
+    idx = torch.tensor([[0, 2], [1, 1], [2, 0], [0, 0]])  # repeated: the scatter must add
+    report = vt.check(_Gather.apply, _t(23, 4, 3), idx)
+    assert report.passed and list(report) == ["input0"]
+
+    class GatherOverwrites(_Gather):
+        """Bug: scatter_ (overwrite) instead of scatter_add_: repeated indices lose gradient."""
+
+        @staticmethod
+        def backward(ctx, g):
+            (idx,) = ctx.saved_tensors
+            return torch.zeros(g.shape[0], ctx.n, dtype=g.dtype).scatter_(1, idx, g), None
+
+    wrong = vt.check(GatherOverwrites.apply, _t(23, 4, 3), idx)
+    assert not wrong.passed
+    bad_rows = {i for i, _ in [tuple(ix) for ix in np.argwhere(wrong["input0"].status == 3)]}
+    assert bad_rows <= {1, 3}  # only the rows with a repeated index
