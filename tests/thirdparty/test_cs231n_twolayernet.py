@@ -12,7 +12,7 @@ from typing import Optional
 import numpy as np
 import pytest
 
-from verigrad.check import check_params
+from verigrad.check import check_gradients, check_params
 
 
 class TwoLayerNet:
@@ -139,3 +139,22 @@ def test_db2_without_batch_sum_gets_a_specific_error():
     _, grads = net.loss(X, y)
     with pytest.raises(ValueError, match=r"grads\['b2'\] has shape \(5, 3\).*one gradient per sample"):
         check_params(lambda: net.loss(X, y), net.params, grads)
+
+
+@pytest.mark.parametrize("bug,kind", [(None, "ok"), ("missing_1/N", "scale"), ("no_relu_mask", "mismatch")])
+def test_the_notebook_idiom_f_ignoring_its_argument(bug, kind):
+    """The notebook's ``f = lambda W: net.loss(X, y)[0]`` reads net.params[name] itself, not W."""
+    net, X, y = _setup(bug=bug, seed=5)
+    _, grads = net.loss(X, y, reg=0.0)
+    before = {k: v.copy() for k, v in net.params.items()}
+    kinds = {}
+    for name in sorted(net.params):
+        f = lambda W: net.loss(X, y, reg=0.0)[0]  # noqa: E731 - exactly as in the notebook
+        rep = check_gradients(f, grads[name], net.params[name], name=name)
+        assert any("reads the array" in n for n in rep.notes)
+        kinds[name] = rep.diagnosis.kind
+    assert all(np.array_equal(before[k], net.params[k]) for k in before)
+    if bug is None:
+        assert set(kinds.values()) <= {"ok", "kink"}, kinds
+    else:
+        assert kinds["W1"] == kind, kinds

@@ -24,10 +24,23 @@ def _data(seed=0):
 
 def test_lambda_ignoring_its_argument_is_explained():
     x, w, b, dout = _data()
-    rep = check_gradients(lambda v: _affine(x, w, b)[0], x.T @ dout, w, dout, name="w")   # v unused
+    w_copy = w.copy()                       # the point is a copy: the lambda reads w, not its argument
+    rep = check_gradients(lambda v: _affine(x, w, b)[0], x.T @ dout, w_copy, dout, name="w")
     assert not rep.passed and rep.diagnosis.kind == "mismatch"
     assert rep.diagnosis.details["independent"] is True
     assert "does not change when w is perturbed" in rep.diagnosis.message
+
+
+def test_lambda_reading_the_checked_array_itself_is_checked_in_place():
+    x, w, b, dout = _data(5)
+    w0 = w.copy()
+    rep = check_gradients(lambda v: _affine(x, w, b)[0], x.T @ dout, w, dout, name="w")   # v unused, w live
+    assert rep.passed, str(rep)
+    assert any("perturbed in place and restored" in n for n in rep.notes)
+    assert np.array_equal(w, w0)
+    bad = check_gradients(lambda v: _affine(x, w, b)[0], 2 * x.T @ dout, w, dout, name="w")
+    assert bad.diagnosis.kind == "scale"
+    assert np.array_equal(w, w0)
 
 
 def test_params_dict_of_copies_is_explained():

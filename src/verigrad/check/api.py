@@ -508,11 +508,17 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
     fn : callable, ndarray of shape ``x.shape`` -> ndarray or scalar
         The function being checked. It is called on private copies of ``x`` (float64 when ``x`` is
         float32 and ``fn`` computes in float64 on float64 input, for an accurate numerical side).
+        A tuple output counts as its first item (``(out, cache)``, ``(loss, dx)``), unless ``dLdf`` is
+        a tuple with one upstream gradient per item (``None`` for items that are not outputs): then
+        ``L = sum_i sum(fn(x)[i] * dLdf[i])``. A list of numbers is an array.
     grad : ndarray of shape ``x.shape``, or callable ``grad(x)``
         The claimed ``dL/dx``. A non-square 2-D ``grad`` with the transposed shape is diagnosed as
         ``transpose``. With a callable, extra probe points are checked by default.
     x : ndarray of float
-        The point. Never modified.
+        The point. Never modified, with one exception: when ``fn`` ignores its argument and reads
+        ``x`` itself (CS231n's ``f = lambda W: net.loss(X, y)[0]`` with ``x = net.params["W1"]``), which
+        is found out when the private copies leave ``fn`` unchanged, ``x`` is perturbed in place like a
+        :func:`check_params` parameter and restored bit for bit (a note says so).
     dLdf : ndarray of ``fn(x)``'s shape, or scalar, optional
         The upstream gradient. Omitted: ``fn`` must return a scalar.
     **options
@@ -544,11 +550,56 @@ def check_gradients(fn: Callable[[np.ndarray], Any], grad: Any, x: Any, dLdf: An
     probe = opts.probe if opts.probe is not None else callable(grad)
     fn = _TupleOutput(fn, dLdf)
     report = _check_fn_once(fn, grad, x_arr, dLdf, opts)
+    if report.diagnosis.details.get("independent") and isinstance(x, np.ndarray):
+        live = _check_live_x(fn, grad, x, opts, report)
+        if live is not None:
+            report, probe = live, False
     if fn.note:
         report.notes.append(fn.note)
     if probe:
         _probe(report, fn, grad, x_arr, dLdf, opts)
     return _finish(report, opts)
+
+
+def _check_live_x(fn: "_TupleOutput", grad: Any, x: np.ndarray, opts: Options,
+                  report: GradientReport) -> Optional[GradientReport]:
+    """Re-check when ``fn`` ignores its argument but reads the caller's array ``x`` itself.
+
+    CS231n's idiom ``f = lambda W: net.loss(X, y)[0]`` with ``x = net.params["W1"]`` relies on the
+    checker perturbing ``x`` in place. When the private copies left ``fn`` unchanged (numerical gradient
+    exactly 0) and perturbing ``x`` itself changes ``fn``'s output, ``x`` is checked in place like a
+    :func:`check_params` parameter (restored bit for bit, also on errors). Returns None otherwise.
+    """
+    if x.dtype.kind != "f" or not x.flags.writeable or x.size == 0:
+        return None
+    keep = x.copy()
+    a = np.abs(np.nan_to_num(report.analytic))
+    i = int(np.argmax(a)) if a.size else 0
+    try:
+        base = np.asarray(fn(keep.copy()))
+        x.flat[i] = x.flat[i] + np.asarray(1e-3 * max(1.0, abs(float(x.flat[i]))), dtype=x.dtype)
+        moved = np.asarray(fn(keep.copy()))
+    except Exception:  # noqa: BLE001 - could not tell: keep the first report
+        return None
+    finally:
+        np.copyto(x, keep)
+    if moved.shape == base.shape and _same_bits(moved, base):
+        return None
+    G = _dldf(fn.upstream(), base.shape)
+    name = report.name
+
+    def loss() -> float:
+        o = _output(fn(keep.copy()), "")
+        return float(np.sum(np.real(o).astype(np.float64) * G))
+
+    g = grad(keep.copy()) if callable(grad) else grad
+    sub = {f: getattr(opts, f) for f in ("method", "mode", "eps", "atol", "rtol", "k", "seed", "rng",
+                                           "batch_size", "directions")}
+    rep = check_params(loss, {name: x}, {name: g}, **sub)[name]
+    rep.notes.append(
+        f"fn ignores its argument and reads the array {name} itself (like lambda W: net.loss(X, y)[0]): "
+        f"{name} was perturbed in place and restored bit for bit")
+    return rep
 
 
 def _probe_points(x: np.ndarray) -> list[tuple[str, np.ndarray]]:
