@@ -188,3 +188,105 @@ def test_modes_on_relu_with_kinks_and_factor_two(mode):
     assert bad.diagnosis.kind == "scale" and bad.diagnosis.details["factor"] == pytest.approx(2.0, rel=1e-6)
     if mode == "fast":
         assert ok.n_evals < bad.n_evals
+
+
+# ------------------------------------------------------------------------------------------------
+# kinks of the second derivative and multi-kinks (several units on their kinks at once)
+# ------------------------------------------------------------------------------------------------
+def test_jump_of_the_second_derivative_is_extrapolated_to_first_order():
+    # relu(b) ** 2 scaled small next to a large smooth part: L'' jumps at b = 0, so the central
+    # difference errs linearly in the step; the h**2 extrapolation would leave a residue above rounding
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 4))
+    b = np.zeros(4)
+
+    def loss():
+        return float(np.sum(np.log1p(np.exp(A + 1.0))) + 40.0 * np.sum(np.maximum(b, 0.0) ** 2) + b @ A[0])
+
+    def grad(scale=1.0):
+        return {"b": scale * A[0] + 80.0 * np.maximum(b, 0.0)}
+
+    ok = check_params(loss, {"b": b}, grad())
+    assert ok.passed, str(ok)
+    bad = check_params(loss, {"b": b}, {"b": grad()["b"] * (1 + 1e-6)})
+    assert not bad.passed
+
+
+def _multikink_net(seed: int):
+    """A 2-8-3 ReLU network whose batch holds the origin twice, with zero biases: every hidden unit of
+    those rows sits on its kink. Backprop (relu'(0) = 0) returns 0 for their input gradient, which is
+    not between the one-sided derivatives. Returns (arrays, loss, grads(bug))."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((6, 2))
+    X[1] = 0.0
+    X[4] = 0.0
+    y = np.array([0, 2, 1, 0, 1, 2])
+    arrays = {"W1": rng.standard_normal((2, 8)), "b1": np.zeros(8), "W2": rng.standard_normal((8, 3)),
+              "b2": np.zeros(3), "input": X}
+
+    def forward():
+        p = arrays
+        z = p["input"] @ p["W1"] + p["b1"]
+        hdn = np.maximum(z, 0.0)
+        o = hdn @ p["W2"] + p["b2"]
+        o = o - o.max(axis=1, keepdims=True)
+        e = np.exp(o)
+        return z, hdn, e / e.sum(axis=1, keepdims=True)
+
+    def loss():
+        _, _, prob = forward()
+        return float(-np.mean(np.log(prob[np.arange(6), y])))
+
+    def grads(bug: str = "none"):
+        p = arrays
+        z, hdn, prob = forward()
+        do = prob.copy()
+        do[np.arange(6), y] -= 1.0
+        do /= 6
+        dh = do @ p["W2"].T
+        dz = dh * (z > 0)
+        g = {"W1": p["input"].T @ dz, "b1": dz.sum(0), "W2": hdn.T @ do, "b2": do.sum(0), "input": dz @ p["W1"].T}
+        if bug == "sign":
+            g["input"] = -g["input"]
+        elif bug == "scale2":
+            g["input"] = 2.0 * g["input"]
+        return g
+
+    return arrays, loss, grads
+
+
+def _judge_with_regrad(arrays, loss, grads, bug="none", regrad=True):
+    from verigrad.check.engine import EPS64, FAIL, Context, Objective, Target, judge_entries
+
+    g0 = grads(bug)
+    targets = [Target(k, v, g0[k], EPS64, EPS64) for k, v in arrays.items()]
+    before = {k: v.copy() for k, v in arrays.items()}
+    obj = Objective(loss)
+    L0 = obj()
+    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.max(np.abs(g))) for g in g0.values()),
+                  regrad=(lambda: grads(bug)) if regrad else None, targets=targets)
+    out = {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
+    for k, v in arrays.items():
+        assert v.tobytes() == before[k].tobytes()  # restored bit for bit
+    return {k: r.status.reshape(arrays[k].shape) for k, r in out.items()}, FAIL, out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 4, 6])
+def test_multikink_passes_when_verified_at_nearby_points(seed):
+    arrays, loss, grads = _multikink_net(seed)
+    status, FAIL, out = _judge_with_regrad(arrays, loss, grads, regrad=False)
+    # without the nearby test, the correct backprop value at the multi-kink is outside the hull
+    assert (status["input"][[1, 4]] == FAIL).any()
+    assert not (status["input"][[0, 2, 3, 5]] == FAIL).any()
+    status, FAIL, out = _judge_with_regrad(arrays, loss, grads)
+    for k, st_ in status.items():
+        assert not (st_ == FAIL).any(), (k, st_, out[k].notes)
+    assert any("multi-kink" in note for note in out["input"].notes)
+
+
+@pytest.mark.parametrize("bug", ["sign", "scale2"])
+def test_bug_at_a_multikink_still_fails(bug):
+    arrays, loss, grads = _multikink_net(4)
+    status, FAIL, out = _judge_with_regrad(arrays, loss, grads, bug=bug)
+    assert (status["input"][[1, 4]] == FAIL).any()  # the multi-kink rows too, not only the others
+    assert (status["input"][[0, 2, 3, 5]] == FAIL).all()
