@@ -373,3 +373,24 @@ def test_adam_matches_reference_loop(seed, lr, wd):
             v[i] = b2 * v[i] + (1 - b2) * gi * gi
             w[i] -= lr * (m[i] / (1 - b1**t)) / (np.sqrt(v[i] / (1 - b2**t)) + eps)
         np.testing.assert_allclose(p["w"], w, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sgd_step_equals_lr_times_grad_and_follows_lr_changes(dtype):
+    """The cached 0-d learning rates give exactly p - lr * g, and a new opt.lr (a schedule) is used."""
+    rng = np.random.default_rng(4)
+    params = {"W": rng.standard_normal((3, 2)).astype(dtype), "b": rng.standard_normal(2).astype(dtype)}
+    opt = SGD(params, lr=0.1)
+    for lr in (0.1, 0.1, 0.037, 1e-5):
+        opt.lr = lr
+        grads = {k: rng.standard_normal(v.shape).astype(dtype) for k, v in params.items()}
+        expected = {k: v - lr * grads[k] for k, v in params.items()}
+        opt.step(grads)
+        for k, v in params.items():
+            assert v.dtype == dtype
+            np.testing.assert_array_equal(v, expected[k])
+    mixed = {"W": rng.standard_normal((3, 2)), "b": rng.standard_normal(2)}  # float64 grads, float32 params
+    expected = {k: v - 1e-5 * mixed[k] for k, v in params.items()}
+    opt.step(mixed)
+    for k, v in params.items():
+        np.testing.assert_array_equal(v, expected[k].astype(dtype))

@@ -284,3 +284,31 @@ def test_backward_without_input_grad_gives_same_param_grads():
     # a first layer that is not a Dense still returns dX
     c = NeuralNetwork([Tanh(), Dense(5, 2, seed=0)])
     assert c.backward(np.ones_like(c.forward(X)), input_grad=False).shape == X.shape
+
+
+def test_input_edited_to_nonfinite_after_a_checked_forward_still_raises():
+    """The finite check of a small input is remembered only while the array is byte for byte the same."""
+    model = _mlp()
+    X = np.random.default_rng(2).standard_normal((4, 5))
+    model.forward(X)
+    model.forward(X)
+    X[3, 4] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(first at index \(3, 4\)"):
+        model.forward(X)
+    X[3, 4] = 1.0
+    model.forward(X)
+    big = np.random.default_rng(3).standard_normal((300, 5))  # beyond the remembered size
+    model.forward(big)
+    big[299, 0] = -np.inf
+    with pytest.raises(ValueError, match=r"X contains NaN or inf \(first at index \(299, 0\)"):
+        model.forward(big)
+
+
+def test_params_and_grads_names_follow_edits_of_the_layers_list():
+    model = _mlp()
+    assert list(model.params()) == ["W_0", "b_0", "W_2", "b_2"]
+    model.layers.append(Dense(3, 2, seed=5))
+    assert list(model.params()) == ["W_0", "b_0", "W_2", "b_2", "W_3", "b_3"]
+    model.forward(np.ones((2, 5)))
+    model.backward(np.ones((2, 2)))
+    assert list(model.grads()) == ["W_0", "b_0", "W_2", "b_2", "W_3", "b_3"]

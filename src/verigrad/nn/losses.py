@@ -17,11 +17,12 @@ negative probabilities, BCE probabilities or targets outside ``[0, 1]``.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ._fast import all_finite as _all_finite
+from ._fast import scalar_like
 from .activations import sigmoid, softmax
 
 __all__ = [
@@ -48,18 +49,6 @@ _GUARD_MAX_BYTES = 1 << 16
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
 # ----------------------------------------------------------------------------------------------
-def _all_finite(a: np.ndarray) -> bool:
-    """Whether every entry of the float array ``a`` is finite.
-
-    Screens with ``vdot(a, a)`` (one BLAS pass, no temporary array): a NaN or an inf anywhere makes
-    the sum of squares non-finite, so a finite sum proves every entry finite. Only a non-finite sum
-    (a bad entry, or squares overflowing) pays for the exact ``isfinite`` count.
-    """
-    if a.dtype.kind == "f" and math.isfinite(np.vdot(a, a)):
-        return True
-    return np.count_nonzero(np.isfinite(a)) == a.size
-
-
 def _labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
     """Whether all integer ``labels`` lie in ``[0, n_classes)``, in one pass.
 
@@ -310,7 +299,7 @@ def _softmax_ce_labels_grad(e_t: np.ndarray, se: np.ndarray, onehot_t: np.ndarra
 
     The result is the transpose of a C-contiguous (C, N) array (Fortran order).
     """
-    g_t = e_t / (se * se.shape[0])
+    g_t = e_t / (se * scalar_like(se.shape[0], se.dtype))
     g_t -= onehot_t
     return g_t.T
 

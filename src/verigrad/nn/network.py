@@ -7,11 +7,14 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from ._fast import all_finite
 from .layers import Dense
 
 __all__ = ["NeuralNetwork", "Sequential"]
 
 _REQUIRED = ("forward", "backward", "params", "grads")
+#: an input up to this size is remembered byte for byte once checked finite (the check is then skipped)
+_REMEMBER_BYTES = 4096
 
 
 class _ParamDict(dict):
@@ -85,6 +88,9 @@ class NeuralNetwork:
         self.output_grads: list[np.ndarray] | None = None
         self.input_grad: np.ndarray | None = None
         self._input_shape: tuple[int, ...] | None = None
+        # (X, X bytes) of the last small input found finite
+        self._finite_input: tuple[np.ndarray, bytes] | None = None
+        self._suffixes: list[str] = []
 
     # -- forward / backward -------------------------------------------------------------------
     def forward(self, X: np.ndarray, training: bool = True) -> np.ndarray:
@@ -105,10 +111,11 @@ class NeuralNetwork:
         ValueError
             Empty batch, or NaN/inf in ``X`` (unless ``allow_nonfinite=True``).
         """
-        X = np.asarray(X)
+        if type(X) is not np.ndarray:
+            X = np.asarray(X)
         if X.ndim == 0 or X.shape[0] == 0:
             raise ValueError(f"NeuralNetwork.forward: X must be a non-empty batch of shape (n_samples, ...), got shape {X.shape}")
-        if not self.allow_nonfinite and X.dtype.kind in "fc" and np.count_nonzero(np.isfinite(X)) != X.size:
+        if not self.allow_nonfinite and not self._is_finite_input(X):
             bad = tuple(int(i) for i in np.argwhere(~np.isfinite(X))[0])
             raise ValueError(
                 f"NeuralNetwork.forward: X contains NaN or inf (first at index {bad}: {X[bad]}); "
@@ -122,6 +129,16 @@ class NeuralNetwork:
         self.outputs = outputs
         self._input_shape = X.shape
         return x
+
+    def _is_finite_input(self, X: np.ndarray) -> bool:
+        """Whether ``X`` has no NaN/inf; a small ``X`` is remembered while it stays byte for byte the same."""
+        known = self._finite_input
+        if known is not None and known[0] is X and known[1] == X.tobytes():
+            return True
+        if not all_finite(X):
+            return False
+        self._finite_input = (X, X.tobytes()) if X.nbytes <= _REMEMBER_BYTES else None
+        return True
 
     def __call__(self, X: np.ndarray) -> np.ndarray:
         """Inference: ``forward(X, training=False)``."""
@@ -205,22 +222,24 @@ class NeuralNetwork:
     # -- parameters ---------------------------------------------------------------------------
     def params(self) -> dict[str, np.ndarray]:
         """Live parameter arrays named ``<key>_<layer index>`` (``W_0, b_0, W_2, b_2``); no copies."""
-        out = {}
-        for i, layer in enumerate(self.layers):
-            p = layer.params
-            if p:
-                for k, v in p.items():
-                    out[f"{k}_{i}"] = v
-        return out
+        return self._named("params")
 
     def grads(self) -> dict[str, np.ndarray]:
         """Gradients under the same names as :meth:`params`."""
+        return self._named("grads")
+
+    def _named(self, attr: str) -> dict[str, np.ndarray]:
+        """Every layer's ``params`` or ``grads`` entries, named ``<key>_<layer index>``."""
+        layers = self.layers
+        suffixes = self._suffixes
+        if len(suffixes) != len(layers):  # the layers list may have been edited
+            suffixes = self._suffixes = [f"_{i}" for i in range(len(layers))]
         out = {}
-        for i, layer in enumerate(self.layers):
-            g = layer.grads
-            if g:
-                for k, v in g.items():
-                    out[f"{k}_{i}"] = v
+        for layer, suffix in zip(layers, suffixes):
+            d = getattr(layer, attr)
+            if d:
+                for k, v in d.items():
+                    out[k + suffix] = v
         return out
 
     @property

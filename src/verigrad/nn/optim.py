@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from ._fast import scalar_like
+
 __all__ = ["Optimizer", "SGD", "Adam"]
 
 
@@ -150,14 +152,23 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         if self.nesterov and self.momentum == 0:
             raise ValueError("SGD: nesterov=True requires momentum > 0, got momentum=0")
+        self._lr_arrays: tuple[float, list[np.ndarray]] | None = None
 
     def step(self, grads: Mapping[str, np.ndarray] | None = None) -> None:
         """Update every parameter in place from ``grads`` (same keys and shapes as ``params``)."""
         gs = self._check_grads(grads)
         lr, mom, wd = self.lr, self.momentum, self.weight_decay
         if mom == 0 and wd == 0:
-            for p, g in zip(self._arrays, gs):
-                p -= lr * g
+            # lr as 0-d arrays of the parameters' dtypes: the same products as lr * g, without
+            # NumPy's per-call conversion of a Python float (rebuilt when lr is changed)
+            cached = self._lr_arrays
+            if cached is None or cached[0] != lr:
+                cached = self._lr_arrays = (lr, [scalar_like(lr, p.dtype) for p in self._arrays])
+            for p, g, s in zip(self._arrays, gs, cached[1]):
+                if g.dtype is s.dtype:
+                    p -= s * g
+                else:
+                    p -= lr * g
             return
         for k, p, g in zip(self._names, self._arrays, gs):
             if wd:
