@@ -27,7 +27,8 @@ tensors in their *original* dtype (so a float32 backward is judged as float32); 
 evaluates :math:`f` on float64 copies, one checked tensor at a time, through
 :func:`verigrad.check.check_gradients` (which perturbs its own NumPy copy of that tensor and judges the
 differences against float64 round-off and the analytic gradient against its own dtype's). The caller's
-tensors, parameters, buffers and ``.grad`` fields are never written.
+tensors, parameters, buffers and ``.grad`` fields are never written (the state of modules ``fn`` merely
+holds, e.g. a lambda calling ``model``, is written back after the check).
 """
 
 from __future__ import annotations
@@ -738,9 +739,14 @@ def check(
     -----
     The caller's tensors and module are left bit-identical, ``.grad`` fields included: autograd runs
     on detached copies (a deep copy for a module) and gradients are taken with
-    :func:`torch.autograd.grad`, which never accumulates into ``.grad``. A ``fn`` whose forward or
-    backward writes into its inputs or parameters is reported as ``mutates_input``; one whose output
-    changes between identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
+    :func:`torch.autograd.grad`, which never accumulates into ``.grad``. A module that ``fn`` runs
+    without being it (``lambda x: model(x)``, ``model.forward``, a :func:`functools.partial`, a module
+    in a closure or a global name ``fn`` uses) is evaluated in place, so its parameters, buffers (BatchNorm
+    running statistics, ``num_batches_tracked``) and ``.grad`` fields are saved first and written back
+    afterwards, also when ``fn`` raises (noted in the report when something changed). A ``fn`` whose
+    forward or backward writes into its inputs, parameters or incoming gradient (``grad_output``)
+    without telling autograd is reported as ``mutates_input``; one whose output changes between
+    identical calls (dropout in training mode, unseeded noise) as ``nondeterministic``.
 
     Each tensor is checked by its own :func:`verigrad.check.check_gradients` call, so that the
     evaluation precision (float64) and the analytic gradient's precision (e.g. float32) are judged
