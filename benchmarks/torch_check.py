@@ -118,6 +118,16 @@ def run_gradcheck(case: Case, inputs, fast: bool) -> tuple[bool, str]:
     return bool(ok), "ok" if ok else "fail"
 
 
+def _copies(inputs: tuple) -> tuple:
+    """Fresh copies of a case's tensors for every call (same strides and requires_grad): a tool that lets the
+    function write into its inputs (gradcheck on an in-place Function: the forward runs ``x.mul_(3)`` on the
+    leaf before torch refuses it) must not change what the next call sees."""
+    return tuple(
+        x.detach().clone().requires_grad_(x.requires_grad) if isinstance(x, torch.Tensor) and x.is_leaf
+        else x for x in inputs
+    )
+
+
 def _raised(kind: str) -> bool:
     return kind not in ("ok", "fail", "ok, x.clone()", "fail, x.clone()")
 
@@ -150,12 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     times: dict[tuple[str, str], list[float]] = {(c.name, t): [] for c in CASES for t in TOOLS}
     for c in CASES:  # warm-up round, not timed (imports, lazy initialisation)
         for tname, tool in TOOLS.items():
-            verdicts[(c.name, tname)] = tool(c, inputs[c.name])
+            verdicts[(c.name, tname)] = tool(c, _copies(inputs[c.name]))
     for _ in range(args.repeats):
         for c in CASES:
             for tname, tool in TOOLS.items():
+                args = _copies(inputs[c.name])
                 t0 = time.perf_counter()
-                verdict = tool(c, inputs[c.name])
+                verdict = tool(c, args)
                 times[(c.name, tname)].append(time.perf_counter() - t0)
                 verdicts[(c.name, tname)] = verdict
 
