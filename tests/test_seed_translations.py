@@ -470,3 +470,14 @@ def test_accuracy_call_forms_and_the_ambiguous_call() -> None:
         accuracy(X, np.arange(400) % 3)  # inputs passed where predictions are expected
     with pytest.raises(TypeError, match="too many arguments"):
         accuracy(logits, y, 0.5, 0.5)
+
+
+def test_check_layers_honours_verbose_and_error_cutoff(capsys: pytest.CaptureFixture[str]) -> None:
+    from verigrad.check import check_layers
+
+    model = _seed004_model(h=4)
+    X = np.random.default_rng(6).standard_normal((5, 2))
+    assert check_layers(model, X, verbose=True).passed
+    assert "layer-by-layer gradient check: PASS" in capsys.readouterr().out
+    strict = check_layers(model, X, error_cutoff=0.0)
+    assert not strict.passed and strict.first_faulty == 0

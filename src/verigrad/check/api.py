@@ -1093,6 +1093,20 @@ class _LossFunction:
         return self._call(pred, y)[1]
 
 
+class _FirstItemLoss:
+    """A loss object whose ``forward`` returns ``(loss, ...)``: its first item is the loss."""
+
+    def __init__(self, loss_fn: Any) -> None:
+        self.loss_fn = loss_fn
+
+    def forward(self, pred: Any, y: Any) -> Any:
+        out = self.loss_fn.forward(pred, y)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    def backward(self, pred: Any, y: Any) -> Any:
+        return self.loss_fn.backward(pred, y)
+
+
 def _as_loss(loss_fn: Any) -> Any:
     if all(callable(getattr(loss_fn, m, None)) for m in ("forward", "backward")):
         return loss_fn
@@ -1160,6 +1174,11 @@ def _member(model: Any, names: tuple[str, ...]) -> Optional[Callable[[], Any]]:
 def _as_model(model: Any) -> Any:
     """The model itself when it follows the protocol with matching dicts, else a :class:`_ModelView`."""
     if not all(callable(getattr(model, m, None)) for m in ("forward", "backward")):
+        if callable(getattr(model, "loss", None)) and isinstance(getattr(model, "params", None), Mapping):
+            raise TypeError(
+                f"model must have methods ['forward', 'backward', 'params', 'grads']; {type(model).__name__} has "
+                "loss() and a params dict instead (CS231n style): use loss, grads = model.loss(X, y); "
+                "check_params(lambda: model.loss(X, y), model.params, grads)")
         _require(model, "model", ("forward", "backward", "params", "grads"))
     pget = _member(model, ("params", "parameters"))
     gget = _member(model, ("grads", "gradients"))
@@ -1259,7 +1278,11 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
             mutated_parts.append("params " + ", ".join(repr(names[i]) for i in changed))
             p_guard.restore()
         mutated = " and ".join(mutated_parts) if mutated_parts else None
-        loss0, _ = to_scalar(loss_fn.forward(pred, y), "loss_fn.forward")
+        first = loss_fn.forward(pred, y)
+        if isinstance(first, (tuple, list)) and first and _is_number(first[0]):
+            loss_fn = _FirstItemLoss(loss_fn)  # forward returns (loss, ...): its first item is the loss
+            first = first[0]
+        loss0, _ = to_scalar(first, "loss_fn.forward")
         dpred = loss_fn.backward(pred, y)
         dX = model.backward(dpred)
         grads = model.grads()
@@ -1491,7 +1514,7 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
 
     Parameters
     ----------
-    model : object with ``layers`` (list of objects following the layer protocol)
+    model : object with ``layers`` (list of objects following the layer protocol), or that list itself
     X : ndarray of shape (n_samples, ...)
     **options
         As for :func:`gradient_check`.
@@ -1503,9 +1526,9 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
         ``str(report)`` starts with e.g. ``layer 2 (Dense): W wrong, ...``.
     """
     opts = _options(options)
-    layers = getattr(model, "layers", None)
+    layers = model if isinstance(model, (list, tuple)) else getattr(model, "layers", None)
     if layers is None or not hasattr(layers, "__iter__"):
-        raise TypeError(f"model must have a 'layers' list; {type(model).__name__} has none")
+        raise TypeError(f"model must have a 'layers' list (or be a list of layers); {type(model).__name__} has none")
     X = _float_array(X, "X")
     rng = opts.generator()
     act = X.copy()
@@ -1552,7 +1575,12 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
             g_guard.restore()
         results.append((i, type(layer).__name__, rep))
         act = np.asarray(_layer_forward(layer, act.copy(), opts.training))
+    if opts.error_cutoff is not None:
+        for _, _, rep in results:
+            _apply_cutoff(rep, float(opts.error_cutoff))
     report = LayersReport(results)
+    if opts.verbose:
+        print(report)  # asked for with verbose=True
     if opts.raise_on_failure:
         report.raise_if_failed()
     return report
