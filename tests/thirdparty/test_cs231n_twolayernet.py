@@ -158,3 +158,11 @@ def test_the_notebook_idiom_f_ignoring_its_argument(bug, kind):
         assert set(kinds.values()) <= {"ok", "kink"}, kinds
     else:
         assert kinds["W1"] == kind, kinds
+
+
+def test_gradient_check_on_a_loss_returning_net_points_to_check_params():
+    from verigrad.check import gradient_check
+
+    net, X, y = _setup(seed=6)
+    with pytest.raises(TypeError, match=r"has loss\(\) and a params dict instead.*check_params\(lambda: model.loss"):
+        gradient_check(net, X, y, lambda scores, y: (0.0, np.zeros_like(scores)))

@@ -142,3 +142,9 @@ def test_check_layers_reads_parameters_and_gradients_dicts():
     assert not rep.passed and rep.first_faulty == 1
     assert set(rep[0]) == {"W", "b", "input"} and rep[0].passed
     assert not rep[1]["W"].passed
+
+
+def test_check_layers_on_a_plain_list_of_layers():
+    X, _ = _data(seed=6)
+    rep = check_layers([FullyConnected(4, 5, seed=7), FullyConnected(5, 3, seed=8, bug="dB_mean")], X)
+    assert rep.first_faulty == 1 and rep[1]["b"].diagnosis.kind == "scale"

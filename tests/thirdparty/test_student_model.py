@@ -147,3 +147,20 @@ def test_seeded_bugs(bug, first, kind):
         assert rep["W1"].diagnosis.details["rows"] == [2]
     if bug == "normalise_in_place":
         assert rep.diagnosis.details["argument"] == "X"
+
+
+class LossReturningPair(SoftmaxCrossEntropy):
+    """A loss object whose forward returns (loss, probabilities)."""
+
+    def forward(self, scores, y):
+        z = scores - scores.max(axis=1, keepdims=True)
+        p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+        return super().forward(scores, y), p
+
+
+def test_loss_object_whose_forward_returns_a_tuple():
+    X, y = _data(seed=7, dtype=np.float64)
+    model = StudentMLP(4, 6, 3, seed=7, dtype=np.float64)
+    assert gradient_check(model, X, y, LossReturningPair()).passed
+    bad = gradient_check(StudentMLP(4, 6, 3, seed=7, dtype=np.float64, bug="dW1_one_row"), X, y, LossReturningPair())
+    assert bad.diagnosis.kind == "partial"
