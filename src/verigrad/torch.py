@@ -215,7 +215,11 @@ def _out_numpy(f: torch.Tensor) -> np.ndarray:
     f = f.detach()
     if f.dtype == torch.bfloat16:
         f = f.float()
-    return np.array(f.cpu().resolve_conj().resolve_neg().numpy(), copy=True)
+    if f.device.type != "cpu":
+        f = f.cpu()
+    if f.is_conj() or f.is_neg():
+        f = f.resolve_conj().resolve_neg()
+    return f.numpy().copy()
 
 
 _COARSE_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
