@@ -164,9 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         for c in CASES:
             for tname, tool in TOOLS.items():
-                args = _copies(inputs[c.name])
+                fresh = _copies(inputs[c.name])
                 t0 = time.perf_counter()
-                verdict = tool(c, args)
+                verdict = tool(c, fresh)
                 times[(c.name, tname)].append(time.perf_counter() - t0)
                 verdicts[(c.name, tname)] = verdict
 
