@@ -442,6 +442,14 @@ def value_grid(L0: float, values: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(q), q, 0.0)
 
 
+def _grid_or_tensor(q: np.ndarray) -> np.ndarray:
+    """Entries whose steps did not change ``L`` (no difference to read a quantum from) get the finest
+    quantum seen over the tensor: the same computation rounds them (e.g. a saturated softmax whose
+    cross-entropy is computed as ``logsumexp(o) - o_y`` at the resolution of ``o``)."""
+    seen = q[q > 0]
+    return np.where(q > 0, q, float(seen.min()) if seen.size else 0.0)
+
+
 def _rounding(eps: float, lscale: float, half_width: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", over="ignore"):
         return C_ROUND * eps * lscale / np.maximum(half_width, np.finfo(np.float64).tiny)
@@ -658,7 +666,11 @@ class _NoiseSample:
                 self.sigma[pos[skipped]] = self.largest()
                 notes.append(f"noise of L measured on {len(cand) - skipped.size} of {len(cand)} failing "
                              f"entries; {skipped.size} fail by more than {NOISE_MARGIN:g} times that noise")
-        return self.sigma[pos[cand]]
+        # an entry along which L stayed bit-identical at every spacing (up to 200 h) has no measurable
+        # noise of its own: its effect on L is below L's resolution there, which the noise measured along
+        # the tensor's other entries (the same computation) bounds from below
+        out = self.sigma[pos[cand]]
+        return np.where(out == 0, self.largest(), out)
 
 
 def verify_nearby(target: Target, ctx: Context, idx: np.ndarray) -> tuple[np.ndarray, str]:
@@ -745,7 +757,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         d3, w3, _ = central(target, obj, idx, h / 4, use_fast)
         ls = np.maximum(ctx.lscale, lm)
         # the resolution at which L is actually computed (cancelling sums: see value_grid)
-        ls = np.maximum(ls, value_grid(ctx.L0, np.concatenate([sided_h.values, sided_h2.values], axis=1)) / eps_e)
+        ls = np.maximum(ls, _grid_or_tensor(value_grid(ctx.L0, np.concatenate([sided_h.values, sided_h2.values],
+                                                                           axis=1))) / eps_e)
         r1 = (4 * d2 - d1) / 3
         r2 = (4 * d3 - d2) / 3
         n = (16 * r2 - r1) / 15
@@ -757,7 +770,7 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         central_h, width_h = n.copy(), w
         ls = np.maximum(ctx.lscale, lm)
         # the resolution at which L is actually computed (cancelling sums: see value_grid)
-        ls = np.maximum(ls, value_grid(ctx.L0, sided_h.values) / eps_e)
+        ls = np.maximum(ls, _grid_or_tensor(value_grid(ctx.L0, sided_h.values)) / eps_e)
         err = _rounding(eps_e, ls, w)
         err_ref = _rounding(EPS64, ls, w)
 
