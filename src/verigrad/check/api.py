@@ -1005,6 +1005,99 @@ def _grads_lookup(grads: Any, names: list[str], form: str, same_object: bool) ->
     return found, notes
 
 
+def _check_live_params(params: dict[str, np.ndarray], grads: dict[str, Any], loss_value: "_LossValue",
+                       opts: Options, notes: list[str], eval64: frozenset = frozenset()) -> ModelReport:
+    """Judge the live ``params`` against ``loss_value()``; ``eval64``: names evaluated in float64 (upcast)."""
+    targets = []
+    transposed: set[str] = set()
+    for nm, p in params.items():
+        g, tr = _grad_array(grads[nm], f"grads[{nm!r}]", p.shape, f"params[{nm!r}]")
+        if tr:
+            transposed.add(nm)
+        eg, gdt = _grad_eps(grads[nm])
+        if nm in eval64:
+            targets.append(Target(nm, p, g, EPS64, eg, analytic_dtype=gdt))
+        else:
+            e = max(eps_of(p.dtype), eg)
+            targets.append(Target(nm, p, g, e, e, analytic_dtype=gdt))
+    guard = _Restorer([t.live for t in targets])
+    try:
+        probe_obj = Objective(loss_value)
+        probe_obj()
+        changed = guard.changed()
+        mutated = None
+        if changed:
+            mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
+            guard.restore()
+        report = _live_check(targets, loss_value, opts, title="gradient check", mutated=mutated,
+                             batch_size=opts.batch_size, transposed=transposed)
+        report.notes += notes + ([loss_value.note] if loss_value.note else [])
+    except NonScalarObjective as exc:
+        raise TypeError(str(exc)) from None
+    finally:
+        guard.restore()
+    return report
+
+
+def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray], grads: dict[str, Any],
+                         loss_value: "_LossValue", opts: Options, notes: list[str]) -> Optional[ModelReport]:
+    """Re-check failing float32 parameters with float64 copies put into the user's dict or object.
+
+    A float32 loss cannot resolve small gradients with small steps, and large float32 steps cross
+    ReLU kinks (CS231n's TwoLayerNet at ``std=1e-4``): the numerical side is then wrong, not the code.
+    When the parameters live in a dict (``net.params``) or as attributes that ``loss()`` reads at every
+    call, float64 copies are put in their place, validated (each copy must be read: perturbing it
+    changes the loss; the loss must not come back in float32), checked, and the float32 originals are
+    put back in ``finally``. Returns None when that is not possible (the float32 report stands).
+    """
+    if form == "mapping" and not isinstance(container, dict):
+        return None
+    low = [k for k, p in params.items() if p.dtype.itemsize < 8]
+    swaps: list[tuple[str, np.ndarray]] = []
+
+    def put(k: str, arr: np.ndarray) -> None:
+        if form == "mapping":
+            container[k] = arr
+        else:
+            setattr(container, k, arr)
+
+    try:
+        for k in low:
+            if (container.get(k) if form == "mapping" else getattr(container, k, None)) is not params[k]:
+                return None
+            swaps.append((k, params[k]))
+            put(k, params[k].astype(np.float64))
+        live = {k: (container[k] if form == "mapping" else getattr(container, k)) if k in low else p
+                for k, p in params.items()}
+        base, dt = to_scalar(loss_value(), "loss")
+        if dt is not None and np.dtype(dt).itemsize < 8:
+            return None
+        for k in low:
+            arr = live[k]
+            g = np.abs(np.asarray(grads[k], dtype=np.float64)).ravel()
+            i = int(np.argmax(g)) if g.size else 0
+            old = arr.flat[i]
+            arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
+            try:
+                moved = to_scalar(loss_value(), "loss")[0]
+            finally:
+                arr.flat[i] = old
+            if moved == base:
+                return None
+        report = _check_live_params(live, grads, loss_value, opts, notes, eval64=frozenset(low))
+        where = "dict" if form == "mapping" else f"{type(container).__name__} object"
+        report.notes.append(
+            f"the float32 check of {low} failed, and a float32 loss cannot tell why (its rounding hides small "
+            f"gradients; float32-sized steps cross kinks): float64 copies were put into the {where} for the "
+            "numerical side (the analytic gradients are judged as float32 code) and the originals put back")
+        return report
+    except Exception:  # noqa: BLE001 - the loss refuses float64 parameters: keep the float32 report
+        return None
+    finally:
+        for k, orig in swaps:
+            put(k, orig)
+
+
 def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: Any) -> ModelReport:
     """Check the claimed gradients of a hand-written model.
 
@@ -1037,37 +1130,21 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: An
         raise TypeError(f"loss must be a zero-argument callable; got {type(loss).__name__}")
     loss_value = _LossValue(loss)
     same = grads is params and not isinstance(params, (Mapping, list, tuple, np.ndarray))
+    container = params
     params, form, notes = _params_mapping(params, loss_value)
     grads, more = _grads_lookup(grads, list(params), form, same_object=same)
     notes += more
     params = {k: v for k, v in params.items() if k in grads}
-    targets = []
-    transposed: set[str] = set()
     for nm, p in params.items():
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{nm!r}] must be a live NumPy array (perturbed in place); got {type(p).__name__}")
         _float_array(p, f"params[{nm!r}]")
-        g, tr = _grad_array(grads[nm], f"grads[{nm!r}]", p.shape, f"params[{nm!r}]")
-        if tr:
-            transposed.add(nm)
-        e = max(eps_of(p.dtype), _grad_eps(grads[nm])[0])
-        targets.append(Target(nm, p, g, e, e, analytic_dtype=_grad_eps(grads[nm])[1]))
-    guard = _Restorer([t.live for t in targets])
-    try:
-        probe_obj = Objective(loss_value)
-        probe_obj()
-        changed = guard.changed()
-        mutated = None
-        if changed:
-            mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
-            guard.restore()
-        report = _live_check(targets, loss_value, opts, title="gradient check", mutated=mutated,
-                             batch_size=opts.batch_size, transposed=transposed)
-        report.notes += notes + ([loss_value.note] if loss_value.note else [])
-    except NonScalarObjective as exc:
-        raise TypeError(str(exc)) from None
-    finally:
-        guard.restore()
+    report = _check_live_params(params, grads, loss_value, opts, notes)
+    if (not report.passed and report.global_diagnosis is None and form in ("mapping", "object")
+            and any(p.dtype.itemsize < 8 for p in params.values())):
+        up = _check_params_upcast(container, form, params, grads, loss_value, opts, notes)
+        if up is not None:
+            report = up
     return _finish(report, opts)
 
 
@@ -1245,6 +1322,11 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
     ModelReport
         One :class:`GradientReport` per parameter (named as ``params()`` names them) and ``"input"``.
     """
+    if _is_number(loss_fn):
+        raise TypeError(
+            f"gradient_check: the 4th argument is loss_fn, got the number {loss_fn!r}; pass steps and thresholds by "
+            "keyword: gradient_check(model, X, y, epsilon=1e-5, error_cutoff=1e-7) (seed 001's positional "
+            "epsilon, error_cutoff) or gradient_check(model, X, y, loss_fn, eps=...)")
     if loss_fn is None:
         given = {k: v for k, v in (("eps", eps), ("atol", atol), ("rtol", rtol)) if v is not None}
         return _compute_loss_check(model, X, y, {**options, **given})
