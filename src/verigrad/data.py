@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.nn.init import make_rng
+
 __all__ = [
     "DataLoader",
     "load_digits",
@@ -40,44 +42,6 @@ __all__ = [
 # ---------------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------------
-def make_rng(rng: np.random.Generator | None = None, seed: int | None = None, *,
-             owner: str = "rng") -> np.random.Generator:
-    """Return the Generator to use from the ``rng=`` / ``seed=`` pair of a public function.
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator, optional
-        Used as is (shared with the caller: drawing from it advances the caller's stream).
-    seed : int, optional
-        Seed of a new ``np.random.default_rng(seed)``.
-    owner : str
-        Name of the calling function, used in error messages.
-
-    Returns
-    -------
-    numpy.random.Generator
-        ``rng`` if given, else ``default_rng(seed)`` (unseeded when ``seed`` is None).
-
-    Raises
-    ------
-    ValueError
-        Both ``rng`` and ``seed`` were given.
-    TypeError
-        ``rng`` is not a Generator (e.g. the legacy ``RandomState`` or an int) or ``seed`` is not an int.
-    """
-    if rng is not None and seed is not None:
-        raise ValueError(f"{owner}: pass either rng= or seed=, not both (got rng={rng!r} and seed={seed!r})")
-    if rng is not None:
-        if not isinstance(rng, np.random.Generator):
-            hint = " (for an integer seed use seed=)" if isinstance(rng, numbers.Integral) else ""
-            raise TypeError(f"{owner}: rng must be a numpy.random.Generator such as np.random.default_rng(0), "
-                            f"got {type(rng).__name__}{hint}")
-        return rng
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"{owner}: seed must be an int or None, got {type(seed).__name__} {seed!r}")
-    return np.random.default_rng(None if seed is None else int(seed))
-
-
 def _check_positive_int(value: Any, name: str, owner: str, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{owner}: {name} must be an int >= {minimum}, got {type(value).__name__} {value!r}")
@@ -93,6 +57,14 @@ def _check_nonneg_float(value: Any, name: str, owner: str) -> float:
     if not (value >= 0.0 and math.isfinite(value)):
         raise ValueError(f"{owner}: {name} must be a finite number >= 0, got {value}")
     return value
+
+
+def _generator_args(owner: str, n_samples: Any, minimum: int, spread: Any, spread_name: str,
+                    rng: np.random.Generator | None, seed: int | None) -> tuple[int, float, np.random.Generator]:
+    """Validated ``(n_samples, spread, generator)`` of a synthetic data set (the common arguments)."""
+    n = _check_positive_int(n_samples, "n_samples", owner, minimum=minimum)
+    s = _check_nonneg_float(spread, spread_name, owner)
+    return n, s, make_rng(rng, seed, owner=owner)
 
 
 def _split_counts(n: int, k: int) -> list[int]:
@@ -264,9 +236,7 @@ def make_blobs(
     if not np.all(np.isfinite(c)):
         raise ValueError("make_blobs: centers must be finite")
     k = c.shape[0]
-    n = _check_positive_int(n_samples, "n_samples", "make_blobs", minimum=k)
-    s = _check_nonneg_float(std, "std", "make_blobs")
-    gen = make_rng(rng, seed, owner="make_blobs")
+    n, s, gen = _generator_args("make_blobs", n_samples, k, std, "std", rng, seed)
     counts = _split_counts(n, k)
     X = np.concatenate([c[i] + s * gen.standard_normal((counts[i], c.shape[1])) for i in range(k)])
     y = np.repeat(np.arange(k, dtype=np.int64), counts)
@@ -326,9 +296,7 @@ def make_moons(
     X : ndarray of shape (n_samples, 2), float64
     y : ndarray of shape (n_samples,), int64
     """
-    n = _check_positive_int(n_samples, "n_samples", "make_moons", minimum=2)
-    s = _check_nonneg_float(noise, "noise", "make_moons")
-    gen = make_rng(rng, seed, owner="make_moons")
+    n, s, gen = _generator_args("make_moons", n_samples, 2, noise, "noise", rng, seed)
     n0, n1 = _split_counts(n, 2)
     t0 = np.linspace(0.0, np.pi, n0)
     t1 = np.linspace(0.0, np.pi, n1)
@@ -370,9 +338,7 @@ def make_spirals(
     y : ndarray of shape (n_samples,), int64
     """
     k = _check_positive_int(n_classes, "n_classes", "make_spirals", minimum=2)
-    n = _check_positive_int(n_samples, "n_samples", "make_spirals", minimum=k)
-    s = _check_nonneg_float(noise, "noise", "make_spirals")
-    gen = make_rng(rng, seed, owner="make_spirals")
+    n, s, gen = _generator_args("make_spirals", n_samples, k, noise, "noise", rng, seed)
     parts = []
     for cls, m in enumerate(_split_counts(n, k)):
         r = np.linspace(0.0, 1.0, m)

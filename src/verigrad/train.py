@@ -61,6 +61,17 @@ def _integral(a: np.ndarray) -> bool:
     return bool(np.all(np.isfinite(a)) and np.all(a == np.round(a)))
 
 
+def _argmax_or_column(a: np.ndarray, n: int, expected: str) -> tuple[np.ndarray, bool]:
+    """Rows of scores/one-hot ``(n, C > 1)`` -> ``(argmax labels, True)``; ``(n,)`` or ``(n, 1)`` ->
+    ``(the values as shape (n,), False)`` for the caller to interpret; any other shape raises with
+    ``expected`` (the sentence describing the accepted shapes)."""
+    if a.ndim == 2 and a.shape[1] > 1:
+        return a.argmax(axis=1), True
+    if a.ndim > 2 or (a.ndim == 2 and a.shape[1] != 1):
+        raise ValueError(f"{expected}, got shape {a.shape}")
+    return a.reshape(n), False
+
+
 def _target_labels(y: Any, n: int, argument: str = "y") -> np.ndarray:
     """Class labels of shape (n,) from integer labels, a label column or one-hot rows."""
     y = np.asarray(y)
@@ -69,12 +80,10 @@ def _target_labels(y: Any, n: int, argument: str = "y") -> np.ndarray:
                          f"and {argument} of shape {y.shape}")
     if y.ndim == 1 and y.dtype.kind in "iu":
         return y  # the common case: integer labels
-    if y.ndim == 2 and y.shape[1] > 1:
-        return y.argmax(axis=1)
-    if y.ndim > 2 or (y.ndim == 2 and y.shape[1] != 1):
-        raise ValueError(f"accuracy: {argument} must be labels of shape (n,) or (n, 1), or one-hot rows of shape "
-                         f"(n, n_classes), got shape {y.shape}")
-    y = y.reshape(n)
+    y, done = _argmax_or_column(y, n, f"accuracy: {argument} must be labels of shape (n,) or (n, 1), or one-hot "
+                                      "rows of shape (n, n_classes)")
+    if done:
+        return y
     if y.dtype.kind in "iub":
         return y.astype(np.int64)
     if y.dtype.kind == "f" and _integral(y):
@@ -89,13 +98,10 @@ def _pred_labels(pred: Any, threshold: float | None = None) -> np.ndarray:
     pred = np.asarray(pred)
     if pred.ndim == 0:
         raise ValueError(f"accuracy: pred must have a samples axis, got a scalar {pred!r}")
-    n = pred.shape[0]
-    if pred.ndim == 2 and pred.shape[1] > 1:
-        return pred.argmax(axis=1)
-    if pred.ndim > 2 or (pred.ndim == 2 and pred.shape[1] != 1):
-        raise ValueError(f"accuracy: pred must be scores of shape (n, n_classes), probabilities of shape (n, 1) or "
-                         f"(n,), or labels of shape (n,), got shape {pred.shape}")
-    p = pred.reshape(n)
+    p, done = _argmax_or_column(pred, pred.shape[0], "accuracy: pred must be scores of shape (n, n_classes), "
+                                "probabilities of shape (n, 1) or (n,), or labels of shape (n,)")
+    if done:
+        return p
     if p.dtype.kind in "iub":
         return p.astype(np.int64)
     if threshold is not None:

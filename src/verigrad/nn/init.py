@@ -20,6 +20,7 @@ name                                   distribution
 
 from __future__ import annotations
 
+import numbers
 from typing import Callable
 
 import numpy as np
@@ -40,32 +41,49 @@ __all__ = [
 Initializer = Callable[[int, int, np.random.Generator, np.dtype, "float | None"], np.ndarray]
 
 
-def make_rng(rng: np.random.Generator | None = None, seed: int | np.random.SeedSequence | None = None,
-             owner: str = "") -> np.random.Generator:
-    """Return the generator to draw from: ``rng`` if given, else ``default_rng(seed)``.
+def make_rng(rng: np.random.Generator | None = None, seed: int | np.random.SeedSequence | None = None, *,
+             owner: str = "rng") -> np.random.Generator:
+    """Return the Generator to use from the ``rng=`` / ``seed=`` pair of a public function or class.
 
-    With neither, a fresh unseeded ``np.random.default_rng()`` (global NumPy state is never used).
+    The one place where verigrad turns these arguments into a generator (``verigrad.data`` uses it
+    too): global NumPy random state is never used.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator, optional
+        Used as is (shared with the caller: drawing from it advances the caller's stream).
+    seed : int or numpy.random.SeedSequence, optional
+        Seed of a new ``np.random.default_rng(seed)``.
+    owner : str
+        Name of the caller, used in error messages.
+
+    Returns
+    -------
+    numpy.random.Generator
+        ``rng`` if given, else ``default_rng(seed)`` (a fresh unseeded generator when ``seed`` is None).
 
     Raises
     ------
     ValueError
-        Both ``rng`` and ``seed`` given.
+        Both ``rng`` and ``seed`` were given.
     TypeError
-        ``rng`` is not a :class:`numpy.random.Generator`.
+        ``rng`` is not a Generator (e.g. the legacy ``RandomState`` or an int), or ``seed`` is neither
+        an int nor a SeedSequence.
     """
-    prefix = f"{owner}: " if owner else ""
     if rng is not None and seed is not None:
-        raise ValueError(f"{prefix}give either rng= or seed=, not both (got rng={rng!r}, seed={seed!r})")
+        raise ValueError(f"{owner}: pass either rng= or seed=, not both (got rng={rng!r} and seed={seed!r})")
     if rng is not None:
         if not isinstance(rng, np.random.Generator):
-            raise TypeError(
-                f"{prefix}rng must be a numpy.random.Generator (e.g. np.random.default_rng(0)), "
-                f"got {type(rng).__name__}"
-            )
+            hint = " (for an integer seed use seed=)" if isinstance(rng, numbers.Integral) else ""
+            raise TypeError(f"{owner}: rng must be a numpy.random.Generator such as np.random.default_rng(0), "
+                            f"got {type(rng).__name__}{hint}")
         return rng
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer, np.random.SeedSequence))):
-        raise TypeError(f"{prefix}seed must be an int or a numpy.random.SeedSequence, got {seed!r}")
-    return np.random.default_rng(seed)
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.default_rng(seed)
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+        raise TypeError(f"{owner}: seed must be an int, a numpy.random.SeedSequence or None, "
+                        f"got {type(seed).__name__} {seed!r}")
+    return np.random.default_rng(None if seed is None else int(seed))
 
 
 def xavier_normal(n_in: int, n_out: int, rng: np.random.Generator, dtype: np.dtype = np.float64,

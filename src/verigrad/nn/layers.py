@@ -10,36 +10,21 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .activations import (
-    ACTIVATIONS,
-    Activation,
-    Identity,
-    LeakyReLU,
-    ReLU,
-    Sigmoid,
-    Softmax,
-    SoftMax,
-    Tanh,
-    TanH,
-    get_activation,
-)
+from . import activations as _activations
+from .activations import Activation, get_activation
 from .base import Layer
 from .init import get_initializer, make_rng
 
-__all__ = [
-    "Layer",
-    "Dense",
-    "FullyConnected",
-    "Identity",
-    "Sigmoid",
-    "Tanh",
-    "TanH",
-    "ReLU",
-    "LeakyReLU",
-    "Softmax",
-    "SoftMax",
-    "ACTIVATIONS",
-]
+#: the activation layers are re-exported here (see :func:`__getattr__`)
+__all__ = ["Layer", "Dense", "FullyConnected", *_activations.__all__]
+
+
+def __getattr__(name: str) -> Any:
+    """The activation layers, re-exported from :mod:`verigrad.nn.activations` so that seed notebook
+    000's ``from verigrad.nn.layers import Dense, ReLU, Tanh`` works (one list of names: theirs)."""
+    if name in _activations.__all__:
+        return getattr(_activations, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_size(value: Any, argument: str) -> int | None:
