@@ -82,15 +82,19 @@ def blas_threads() -> int:
 # ---------------------------------------------------------------------------------------------
 # contenders: each builder returns a zero-argument function doing one training step
 # ---------------------------------------------------------------------------------------------
-def make_verigrad(sizes, X, y, dtype) -> tuple[Callable[[], None], list[np.ndarray]]:
+def build_verigrad(sizes, dtype) -> tuple[NeuralNetwork, CrossEntropyLoss, SGD]:
+    """The verigrad MLP (Dense + ReLU, He init, seeds 0, 1, ...), its loss and its SGD optimizer."""
     layers: list = []
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
         layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
         if i < len(sizes) - 2:
             layers.append(ReLU())
     model = NeuralNetwork(layers)
-    loss = CrossEntropyLoss()
-    opt = SGD(model.params(), lr=LR)
+    return model, CrossEntropyLoss(), SGD(model.params(), lr=LR)
+
+
+def make_verigrad(sizes, X, y, dtype) -> tuple[Callable[[], None], list[np.ndarray]]:
+    model, loss, opt = build_verigrad(sizes, dtype)
     weights = [p.copy() for p in model.params().values()]  # W_0, b_0, W_2, b_2, ...
 
     if SKIP_INPUT_GRAD:  # what fit() does: the data's gradient dL/dX is not needed for training
@@ -121,14 +125,7 @@ def make_fit(sizes, X, y, dtype) -> Callable[[], None]:
     from verigrad.data import DataLoader
     from verigrad.train import fit
 
-    layers: list = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
-        if i < len(sizes) - 2:
-            layers.append(ReLU())
-    model = NeuralNetwork(layers)
-    loss = CrossEntropyLoss()
-    opt = SGD(model.params(), lr=LR)
+    model, loss, opt = build_verigrad(sizes, dtype)
     loader = DataLoader(np.concatenate([X] * FIT_BATCHES), np.concatenate([y] * FIT_BATCHES),
                         batch_size=X.shape[0], shuffle=True, seed=0)
 
@@ -252,14 +249,7 @@ def profile(si: int, dname: str, reps: int, target_s: float) -> None:
     y = rng.integers(0, sizes[-1], size=batch).astype(np.int64)
     step, weights = make_verigrad(sizes, X, y, dtype)
     # a second, identical model whose phases are timed one by one
-    layers: list = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(Dense(a, b, seed=i, dtype=dtype, init="he"))
-        if i < len(sizes) - 2:
-            layers.append(ReLU())
-    model = NeuralNetwork(layers)
-    loss = CrossEntropyLoss()
-    opt = SGD(model.params(), lr=LR)
+    model, loss, opt = build_verigrad(sizes, dtype)
     pred = model.forward(X)
     g = loss.backward(pred, y)
     model.backward(g)
