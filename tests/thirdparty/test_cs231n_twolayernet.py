@@ -166,3 +166,33 @@ def test_gradient_check_on_a_loss_returning_net_points_to_check_params():
     net, X, y = _setup(seed=6)
     with pytest.raises(TypeError, match=r"has loss\(\) and a params dict instead.*check_params\(lambda: model.loss"):
         gradient_check(net, X, y, lambda scores, y: (0.0, np.zeros_like(scores)))
+
+
+def _toy_float32(seed, bug=None):
+    """The notebook's toy problem (X = 10 * randn(5, 4), std=1e-4 init) in float32."""
+    rng = np.random.default_rng(seed)
+    X = (10 * rng.standard_normal((5, 4))).astype(np.float32)
+    y = np.array([0, 1, 2, 2, 1])
+    net = TwoLayerNet(4, 10, 3, std=1e-4, seed=seed, bug=bug, dtype=np.float32)
+    return net, X, y
+
+
+@pytest.mark.parametrize("seed", [2, 14, 18])
+def test_float32_toy_net_with_tiny_weights_passes(seed):
+    """float32 steps cross the ReLU kinks of 1e-4 weights: the checker re-evaluates in float64 copies."""
+    net, X, y = _toy_float32(seed)
+    _, grads = net.loss(X, y, reg=0.05)
+    before = {k: v for k, v in net.params.items()}
+    rep = check_params(lambda: net.loss(X, y, reg=0.05), net.params, grads)
+    assert rep.passed, str(rep)
+    assert any("float64 copies were put into the dict" in n for n in rep.notes)
+    assert all(net.params[k] is before[k] and net.params[k].dtype == np.float32 for k in before)
+
+
+@pytest.mark.parametrize("bug,kind", [("missing_1/N", "scale"), ("no_relu_mask", "mismatch")])
+def test_float32_toy_net_bugs_are_still_caught(bug, kind):
+    net, X, y = _toy_float32(14, bug=bug)
+    _, grads = net.loss(X, y)
+    rep = check_params(lambda: net.loss(X, y), net.params, grads, batch_size=5)
+    assert not rep.passed and rep.diagnosis.kind == kind, str(rep)
+    assert net.params["W1"].dtype == np.float32

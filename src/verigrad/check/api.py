@@ -411,7 +411,7 @@ def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Op
         diag = Diagnosis("ok", f"{directional['n_directions']} random +-1 directional derivatives agree", {})
     else:
         diag = Diagnosis("ok", "nothing to check", {})
-    if diag.kind == "mismatch" and res is not None:
+    if not diag.passed and diag.kind not in ("zero", "transpose") and res is not None:
         ev = status != NOT_EVALUATED
         if ev.any() and np.all(numerical[ev] == 0) and np.any(np.abs(t.analytic[ev]) > tolerance[ev]):
             diag = Diagnosis(
