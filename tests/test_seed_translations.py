@@ -501,3 +501,15 @@ def test_seed001_positional_epsilon_is_a_clear_error() -> None:
     X, y = _seed001_data()
     with pytest.raises(TypeError, match=r"4th argument is loss_fn, got the number 1e-05.*epsilon=1e-5"):
         gradient_check(MultilayerPerceptron(), X, y, 1e-5, 1e-7)
+
+
+def test_check_params_with_a_loss_that_needs_arguments_says_to_wrap_it() -> None:
+    X, y = _seed001_data()
+    model = MultilayerPerceptron()
+    model.forward(X)
+    grads = model.backward(y)
+    params = {k: getattr(model, k) for k in grads}
+    with pytest.raises(TypeError, match=r"requires \['y_hat', 'y'\].*lambda: model\.compute_loss"):
+        check_params(model.compute_loss, params, grads)
+    report = check_params(lambda: model.compute_loss(model.forward(X), y), params, grads)
+    assert report.passed and list(report) == ["W1", "b1", "W2", "b2"]

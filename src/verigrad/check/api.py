@@ -12,6 +12,7 @@ user's code raises or the check is interrupted; a model's ``grads()`` arrays are
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -821,8 +822,12 @@ class _Restorer:
 
 def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *, title: str,
                 mutated: Optional[str], batch_size: Optional[int],
-                transposed: set[str], what: str = "loss") -> ModelReport:
+                transposed: set[str], what: str = "loss", upstream: float = 0.0) -> ModelReport:
     """Judge live targets against ``loss()``; detect nondeterminism; build the :class:`ModelReport`.
+
+    ``upstream`` is the largest upstream gradient the backward pass started from (``|dL/dpred|`` of
+    :func:`gradient_check`): like ``|dLdf|`` for :func:`check_gradients`, it scales the round-off of
+    the analytic side (``(1 - tanh(z)**2) * dy`` of a saturated float32 unit carries ``dy``'s error).
 
     The caller owns the safety net (copies of every live array restored in ``finally``).
     """
@@ -850,7 +855,7 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
         method = "central"
     ctx = Context(obj, L0, max(abs(L0), np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
     amax = [float(np.max(np.abs(t.analytic))) for t in targets if t.analytic.size]
-    ctx.gscale = float(np.max(amax)) if amax else 0.0
+    ctx.gscale = max(float(np.max(amax)) if amax else 0.0, upstream if np.isfinite(upstream) else 0.0)
     opts = replace(opts, batch_size=opts.batch_size or batch_size)
     reps, notes = _reports(targets, ctx, opts, transposed=transposed)
     if opts.method == "complex":
@@ -1098,6 +1103,16 @@ def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray
             put(k, orig)
 
 
+def _required_args(fn: Callable) -> list[str]:
+    """Names of the positional parameters ``fn`` requires (empty when unknown)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return []
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return [p.name for p in sig.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
+
+
 def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: Any) -> ModelReport:
     """Check the claimed gradients of a hand-written model.
 
@@ -1128,6 +1143,12 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: An
     opts = _options(options)
     if not callable(loss):
         raise TypeError(f"loss must be a zero-argument callable; got {type(loss).__name__}")
+    required = _required_args(loss)
+    if required:
+        raise TypeError(
+            f"loss must be a zero-argument callable reading the live parameters; {getattr(loss, '__qualname__', 'it')} "
+            f"requires {required}: wrap the call, e.g. check_params(lambda: model.compute_loss(model.forward(X), y), "
+            "params, grads)")
     loss_value = _LossValue(loss)
     same = grads is params and not isinstance(params, (Mapping, list, tuple, np.ndarray))
     container = params
@@ -1423,8 +1444,10 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
             return loss_fn.forward(_layer_forward(model, Xe, training), y)
 
         batch = int(X.shape[0]) if X.ndim >= 1 else None
+        dp = np.asarray(dpred) if isinstance(dpred, (np.ndarray, np.generic, float)) else None
+        up = float(np.max(np.abs(dp))) if dp is not None and dp.size and dp.dtype.kind in "fiu" else 0.0
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
-                             batch_size=batch, transposed=transposed)
+                             batch_size=batch, transposed=transposed, upstream=up)
         report.n_evals += extra_forwards
         if upcast_note:
             report.notes.append(upcast_note)
