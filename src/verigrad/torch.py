@@ -827,6 +827,9 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
                 f"input {i} ({input_names[i]}, positional argument {i + 1} after fn) is a {type(x).__name__}, "
                 "expected a torch.Tensor"
                 + (": convert it with torch.from_numpy(...)" if isinstance(x, np.ndarray) else
+                   ": tensors inside a container are not checked, pass them as separate inputs, e.g. "
+                   "check(lambda a, b: torch.cat([a, b]), a, b)"
+                   if any(isinstance(o, torch.Tensor) for _, o in _flatten(x)) else
                    ": fn needs at least one tensor input to check")
                 + " (numbers, None and other non-tensor arguments are passed to fn unchanged)"
             )
@@ -877,9 +880,14 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
                 raise ValueError(f"parameter name {pname!r} collides with an input name; pass names=")
             param_names.append(pname)
     held = _held_grad_tensors(fn)
+    held += [
+        f"inside {input_names[i]}, a {type(x).__name__}" for i, x in enumerate(inputs)
+        if not is_tensor[i] and any(isinstance(o, torch.Tensor) and o.requires_grad for _, o in _flatten(x))
+    ]
     held_hint = (
-        f"fn uses tensor(s) requiring grad that are not among its inputs ({', '.join(held)}): they are not "
-        "checked; pass them as inputs to check them, e.g. check(lambda x, W: ..., x, W)"
+        f"fn uses tensor(s) requiring grad that are not among its inputs ({'; '.join(held)}): they are not "
+        "checked; pass them as inputs to check them, e.g. check(lambda x, W: ..., x, W) or "
+        "check(lambda a, b: torch.cat([a, b]), a, b)"
     ) if held else ""
     if not checked and not param_names:
         what = "fn is not an nn.Module" if module is None else "the module has no trainable parameter"

@@ -323,3 +323,14 @@ def test_integer_index_argument_and_repeated_indices():
     assert not wrong.passed
     bad_rows = {i for i, _ in [tuple(ix) for ix in np.argwhere(wrong["input0"].status == 3)]}
     assert bad_rows <= {1, 3}  # only the rows with a repeated index
+
+
+def test_tensors_inside_a_list_argument_are_named():
+    a, b = _t(24, 2, 3), _t(25, 2, 3)
+    with pytest.raises(TypeError, match=r"input 0 \(input0, positional argument 1 after fn\) is a list.*tensors inside "
+                                        r"a container are not checked.*torch.cat\(\[a, b\]\), a, b"):
+        vt.check(torch.cat, [a, b])
+    report = vt.check(lambda x, parts: x * torch.cat(parts).sum(), a, [a, b])
+    assert list(report) == ["input0"]
+    assert any("inside input1, a list" in n for n in report.torch_notes)
+    assert vt.check(lambda p, q: torch.cat([p, q]), a, b).passed
