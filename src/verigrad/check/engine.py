@@ -52,6 +52,8 @@ GROSS_REL = 1e-2
 GROSS_SMOOTH = 100.0
 #: the h-linear extrapolation replaces the h**2 one when its spread is this many times smaller
 FIRST_ORDER_MARGIN = 8.0
+#: ... and where the one-sided gaps scale linearly with the step to within this fraction of the gap
+FIRST_ORDER_ROUGH = 0.1
 #: rounding of ``2 n(h/2) - n(h)`` relative to that of ``(4 n(h/2) - n(h)) / 3`` (2.5 versus 5/3 times the
 #: rounding of one central difference at h/2)
 FIRST_ORDER_ROUNDING = 1.5
@@ -849,8 +851,14 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 r1_a = 2 * ch[rest] - c2[rest]
                 r1_b = 2 * c12 - ch[rest]
                 spread1 = np.abs(r1_b - r1_a)
+                # ... and only where L is C1 around x: the gap between the one-sided derivatives scales
+                # linearly with the step (|gap(2h) - 2 gap(h)| and |gap(h) - 2 gap(h/2)| far below the
+                # gap); a kink of L' itself within the steps (a ReLU input within 2h of 0) does not scale
+                g12_ = s12.gap(ctx.L0)
+                rough_ = np.maximum(np.abs(g1[rest] - 2 * g12_), rough_a[rest])
+                linear_gap = rough_ <= FIRST_ORDER_ROUGH * g1[rest] + 4 * _rounding(eps_e, ls[ib], w12)
                 first = (np.isfinite(spread1) & np.isfinite(r1_b) & (FIRST_ORDER_MARGIN * spread1 < spread)
-                         & (method != "complex"))
+                         & linear_gap & (method != "complex"))
             base_r = 0.5 * _rounding(eps_e, ls[ib], w12 * 2)
             if first.any():
                 fi = ib[first]
