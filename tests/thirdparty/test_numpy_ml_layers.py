@@ -148,3 +148,19 @@ def test_check_layers_on_a_plain_list_of_layers():
     X, _ = _data(seed=6)
     rep = check_layers([FullyConnected(4, 5, seed=7), FullyConnected(5, 3, seed=8, bug="dB_mean")], X)
     assert rep.first_faulty == 1 and rep[1]["b"].diagnosis.kind == "scale"
+
+
+def test_float32_saturated_tanh_passes_and_one_percent_is_caught():
+    """(1 - tanh(z)**2) * dy of saturated float32 units carries the absolute round-off of dy (|dy| ~ 3)."""
+    X, y = _data(seed=15, dtype=np.float32)
+    X = X * np.float32(10)
+    assert gradient_check(FullyConnected(4, 3, seed=15, dtype=np.float32), X, y, sq_loss).passed
+
+    class OnePercent(FullyConnected):
+        def backward(self, dLdy, retain_grads=True):
+            dX = super().backward(dLdy, retain_grads)
+            self.gradients["W"] *= np.float32(1.01)
+            return dX
+
+    rep = gradient_check(OnePercent(4, 3, seed=15, dtype=np.float32), X, y, sq_loss)
+    assert rep["W"].diagnosis.kind == "scale" and not rep.passed
