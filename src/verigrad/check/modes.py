@@ -23,6 +23,7 @@ from verigrad.check.engine import (
     Target,
     base_step,
     judge_entries,
+    value_grid,
 )
 
 #: tensors up to this size are checked entry by entry once a direction localises a fault to them
@@ -183,7 +184,9 @@ def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scal
         mag += float(np.dot(part.abs_a, part.buf))
     eps_e = max(p.target.eval_eps for p in parts)
     eps_a = max(p.target.analytic_eps for p in parts)
-    tol = 2 * C_ROUND * eps_e * ctx.lscale + C_ANALYTIC * eps_a * mag
+    # the resolution at which L is computed, read off the values (a cancelling sum: see value_grid)
+    q = float(value_grid(ctx.L0, np.array([[lp, lm]]))[0]) if math.isfinite(dnum) else 0.0
+    tol = 2 * C_ROUND * max(eps_e * ctx.lscale, q) + C_ANALYTIC * eps_a * mag
     return dnum, dana, tol
 
 
