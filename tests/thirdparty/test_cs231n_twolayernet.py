@@ -196,3 +196,16 @@ def test_float32_toy_net_bugs_are_still_caught(bug, kind):
     rep = check_params(lambda: net.loss(X, y), net.params, grads, batch_size=5)
     assert not rep.passed and rep.diagnosis.kind == kind, str(rep)
     assert net.params["W1"].dtype == np.float32
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "engine: float32 loss over live float32 parameters of size 1e-4 (no dict to upcast: a list, or the "
+    "notebook's lambda W idiom): float32-sized steps cross ReLU kinks, small steps are below the loss's "
+    "rounding, and the entry is failed ('partial') instead of being reported as unverifiable (reported to "
+    "engineer A)"))
+def test_float32_toy_net_given_as_a_list_passes():
+    net, X, y = _toy_float32(14)
+    _, grads = net.loss(X, y, reg=0.05)
+    names = ["W1", "b1", "W2", "b2"]
+    rep = check_params(lambda: net.loss(X, y, reg=0.05), [net.params[k] for k in names], [grads[k] for k in names])
+    assert rep.passed, str(rep)
