@@ -171,7 +171,8 @@ def _validate_output(out: Any, where: str, complex_ok: bool = False) -> torch.Te
             )
         return out
     raise TypeError(
-        f"fn must return a torch.Tensor (or a tuple of them); {where} it returned a {type(out).__name__}."
+        f"fn must return a torch.Tensor (or a tuple, list or dict of them); {where} it returned a "
+        f"{type(out).__name__}."
     )
 
 
@@ -258,11 +259,16 @@ def _checker():  # noqa: ANN202 - the checker entry point and report class, impo
 
 
 def _flatten(res: Any, path: str = "") -> list[tuple[str, Any]]:
-    """The leaves of nested tuples/lists with their index paths (``"[1][0]"``)."""
+    """The leaves of nested tuples, lists and dicts with their paths (``"[1][0]"``, ``"['logits']"``)."""
     if isinstance(res, (tuple, list)):
         out: list[tuple[str, Any]] = []
         for k, r in enumerate(res):
             out.extend(_flatten(r, f"{path}[{k}]"))
+        return out
+    if isinstance(res, dict):
+        out = []
+        for k, r in res.items():
+            out.extend(_flatten(r, f"{path}[{k!r}]"))
         return out
     return [(path, res)]
 
@@ -274,7 +280,7 @@ def _outputs(res: Any, where: str, complex_ok: bool = False) -> tuple[list[torch
     Returns the tensors and notes on what was skipped. ``complex_ok``: complex outputs count as
     floating point (evaluations at the checker's complex-step points).
     """
-    if not isinstance(res, (tuple, list)):
+    if not isinstance(res, (tuple, list, dict)):
         return [_validate_output(res, where, complex_ok)], []
     leaves = _flatten(res)
     outs = [o for _, o in leaves
@@ -284,7 +290,7 @@ def _outputs(res: Any, where: str, complex_ok: bool = False) -> tuple[list[torch
             f"result{p}: {_describe(o) if isinstance(o, torch.Tensor) else type(o).__name__}" for p, o in leaves
         )
         raise TypeError(
-            f"fn must return a floating-point torch.Tensor or a tuple holding some; {where} it returned a "
+            f"fn must return a floating-point torch.Tensor or a tuple, list or dict holding some; {where} it returned a "
             f"{type(res).__name__} without any ({kinds or 'empty'})"
         )
     notes = []
@@ -660,7 +666,7 @@ def check(
     ----------
     fn : callable
         A differentiable torch callable: a function of tensors, a custom Function's ``.apply``, or an
-        ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple of
+        ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple, list or dict of
         tensors: its floating-point tensors :math:`f_1, f_2, \\ldots` are then checked together,
         :math:`L = \\sum_k \\sum f_k \\odot G_k` (integer outputs such as indices are skipped; select a
         single output with ``output``).
@@ -1039,7 +1045,7 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
         try:
             with torch.no_grad():
                 trial = n_fn(*_fresh(n_inputs))
-            if isinstance(trial, torch.Tensor) or isinstance(trial, (tuple, list)):
+            if isinstance(trial, (torch.Tensor, tuple, list, dict)):
                 trial_outs, _ = _outputs(trial, where)
                 if [tuple(o.shape) for o in trial_outs] != out_shapes:
                     raise ValueError(

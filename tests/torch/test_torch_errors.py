@@ -76,7 +76,7 @@ def test_integer_tensor_in_wrt_names_dtype():
 
 
 def test_fn_returning_non_tensor():
-    with pytest.raises(TypeError, match=r"fn must return a torch.Tensor \(or a tuple of them\); called on the inputs it returned a float"):
+    with pytest.raises(TypeError, match=r"fn must return a torch.Tensor \(or a tuple, list or dict of them\); called on the inputs it returned a float"):
         vt.check(lambda x: x.detach().sum().item(), _x(3))
     with pytest.raises(TypeError, match=r"returned a tuple without any \(result\[0\]: tensor of shape \(\) and dtype torch.int64, result\[1\]: str\)"):
         vt.check(lambda x: (x.argmax(), "idx"), _x(3))

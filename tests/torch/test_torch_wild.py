@@ -334,3 +334,16 @@ def test_tensors_inside_a_list_argument_are_named():
     assert list(report) == ["input0"]
     assert any("inside input1, a list" in n for n in report.torch_notes)
     assert vt.check(lambda p, q: torch.cat([p, q]), a, b).passed
+
+
+def test_dict_outputs_are_checked_together():
+    x = _t(26, 4, 3)
+
+    def heads(a):  # a model returning named outputs
+        return {"logits": a.tanh(), "aux": (a * a).sum(), "ids": a.argmax(dim=1)}
+
+    report = vt.check(heads, x)
+    assert report.passed, str(report)
+    assert any("2 floating-point tensor(s)" in n and "result['ids']" in n for n in report.torch_notes)
+    wrong = vt.check(lambda a: {"logits": a.tanh(), "aux": (a * a).detach().sum()}, x)
+    assert not wrong.passed
