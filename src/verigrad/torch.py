@@ -666,10 +666,10 @@ def check(
     ----------
     fn : callable
         A differentiable torch callable: a function of tensors, a custom Function's ``.apply``, or an
-        ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple, list or dict of
-        tensors: its floating-point tensors :math:`f_1, f_2, \\ldots` are then checked together,
-        :math:`L = \\sum_k \\sum f_k \\odot G_k` (integer outputs such as indices are skipped; select a
-        single output with ``output``).
+        ``nn.Module``. It returns one floating-point tensor ``f`` of any shape, or a (nested) tuple,
+        list or dict of tensors: its floating-point tensors :math:`f_1, f_2, \\ldots` are then checked
+        together, :math:`L = \\sum_k \\sum f_k \\odot G_k` (integer outputs such as indices are skipped;
+        select a single output with ``output``).
     *inputs : torch.Tensor or any
         The positional arguments of ``fn``. Tensors with ``requires_grad=True`` are checked (see
         ``wrt``); other arguments (a constant, ``None`` for an optional bias, a flag) are passed to every
