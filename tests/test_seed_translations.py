@@ -242,6 +242,8 @@ def test_reports_compare_with_numbers() -> None:
     assert m < 1e-7 and not m > 1e-7
     with pytest.raises(TypeError):
         _ = r < "1e-8"
+    assert np.isclose(r, 0, atol=1e-8) and not np.isclose(bad, 0, atol=1e-8)  # np.asarray(report) = rel_error
+    assert np.asarray(bad).shape == () and np.asarray(bad) == float(bad)
 
 
 def test_cross_entropy_loss_rejects_a_non_bool_from_logits() -> None:

@@ -236,6 +236,10 @@ class GradientReport(_Ordered):
     def __float__(self) -> float:
         return float(self.rel_error)
 
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        """``np.asarray(report)`` is the 0-d :attr:`rel_error` (``np.isclose(report, 0, atol=1e-8)`` works)."""
+        return np.asarray(float(self), dtype=dtype)
+
     def __bool__(self) -> bool:
         return self.passed
 
