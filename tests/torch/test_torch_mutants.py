@@ -58,8 +58,7 @@ KINDS = ["sign", "scale", "zero", "partial"]
 @pytest.mark.parametrize("name", list(FUNCTIONS))
 def test_seeded_bug_in_every_real_world_function_is_diagnosed(name, kind):
     cls, make = FUNCTIONS[name]
-    inputs = make(torch.Generator().manual_seed(len(name)))
-    assert vt.check(cls.apply, *inputs).passed
+    inputs = make(torch.Generator().manual_seed(len(name)))  # (the correct Functions pass: test_torch_catalogue)
     report = vt.check(_mutant(cls, kind).apply, *inputs)
     assert not report.passed
     assert set(report.failures) == {"input0"}, str(report)
