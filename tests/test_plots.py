@@ -71,12 +71,27 @@ def test_loss_curves_log_scale_is_automatic_for_wide_ranges():
 
 
 def test_loss_curves_bad_input():
-    with pytest.raises(ValueError, match="non-empty mapping"):
+    with pytest.raises(ValueError, match="at least one curve"):
         plots.plot_loss_curves({})
+    with pytest.raises(TypeError, match="curves: expected a mapping.*got int"):
+        plots.plot_loss_curves(3)
     with pytest.raises(ValueError, match="baseline"):
         plots.plot_loss_curves({"a": [1.0]}, baseline="b")
     with pytest.raises(ValueError, match=r"curves\['a'\].*1-D"):
         plots.plot_loss_curves({"a": [[1.0, 2.0]]})
+
+
+def test_loss_curves_from_a_list_or_a_history():
+    from verigrad.train import History
+
+    one = plots.plot_loss_curves([3.0, 2.0, 1.5])
+    assert [line.get_label() for line in _main_axes(one)[0].get_lines()][:1] == ["loss"]
+    hist = History(loss=[2.0, 1.0], val_loss=[2.5, 1.4])
+    fig = plots.plot_loss_curves(hist)
+    labels = [line.get_label() for line in _main_axes(fig)[0].get_lines()]
+    assert "train" in labels and "validation" in labels
+    ydata = {line.get_label(): list(line.get_ydata()) for line in _main_axes(fig)[0].get_lines()}
+    assert ydata["validation"] == [2.5, 1.4]
 
 
 class _History:

@@ -485,15 +485,15 @@ def test_check_layers_honours_verbose_and_error_cutoff(capsys: pytest.CaptureFix
     assert not strict.passed and strict.first_faulty == 0
 
 
-def test_src_module_paths_translate_to_verigrad_modules() -> None:
+def test_src_module_paths_translate_to_verigrad_nn_modules() -> None:
     # seed 000: from src.layers / src.losses / src.network; seed 002: neural_networks.activations / .losses
-    from verigrad.activations import SoftMax as SoftMax2
-    from verigrad.activations import TanH as TanH2
-    from verigrad.layers import Dense as Dense2
-    from verigrad.layers import ReLU as ReLU2
-    from verigrad.losses import CrossEntropy as CrossEntropy2
-    from verigrad.losses import CrossEntropyLoss as CrossEntropyLoss2
-    from verigrad.network import NeuralNetwork as NeuralNetwork2
+    from verigrad.nn.activations import SoftMax as SoftMax2
+    from verigrad.nn.activations import TanH as TanH2
+    from verigrad.nn.layers import Dense as Dense2
+    from verigrad.nn.layers import ReLU as ReLU2
+    from verigrad.nn.losses import CrossEntropy as CrossEntropy2
+    from verigrad.nn.losses import CrossEntropyLoss as CrossEntropyLoss2
+    from verigrad.nn.network import NeuralNetwork as NeuralNetwork2
 
     assert (Dense2, ReLU2, NeuralNetwork2) == (Dense, ReLU, NeuralNetwork)
     assert (CrossEntropyLoss2, CrossEntropy2, TanH2, SoftMax2) == (CrossEntropyLoss, CrossEntropy, TanH, SoftMax)

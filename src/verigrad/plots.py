@@ -104,8 +104,26 @@ def _display_cap(arrays: Sequence[np.ndarray]) -> float:
     return ref * CLIP_FACTOR if ref > 0 else float("inf")
 
 
+def _as_curve_mapping(curves: Any) -> Mapping[str, Sequence[float]]:
+    """``{label: losses}`` from a mapping, a History-like object or one sequence of losses."""
+    if isinstance(curves, Mapping):
+        out: Mapping[str, Sequence[float]] = curves
+    elif isinstance(getattr(curves, "loss", None), (list, tuple, np.ndarray)):
+        out = {"train": curves.loss}
+        if len(getattr(curves, "val_loss", None) or []) > 0:
+            out["validation"] = curves.val_loss
+    elif isinstance(curves, (list, tuple, np.ndarray)) and not isinstance(curves, str):
+        out = {"loss": curves}
+    else:
+        raise TypeError("curves: expected a mapping {label: sequence of losses}, a sequence of losses "
+                        f"or a History, got {type(curves).__name__}")
+    if len(out) == 0:
+        raise ValueError("curves: expected at least one curve, got an empty mapping")
+    return out
+
+
 def plot_loss_curves(
-    curves: Mapping[str, Sequence[float]],
+    curves: Mapping[str, Sequence[float]] | Sequence[float] | Any,
     *,
     baseline: str | None = None,
     title: str = "Training loss",
@@ -119,8 +137,10 @@ def plot_loss_curves(
 
     Parameters
     ----------
-    curves : mapping of str to sequence of float
-        ``{label: losses}``; ``losses[k]`` is the loss after epoch ``k + 1``. Curves may
+    curves : mapping of str to sequence of float, sequence of float, or History
+        ``{label: losses}``; ``losses[k]`` is the loss after epoch ``k + 1``. A plain sequence
+        is one curve labelled "loss"; a :class:`verigrad.train.History` (anything with a
+        ``loss`` list) gives "train" and, when recorded, "validation" curves. Curves may
         have different lengths; non-finite values (a diverged run) end the drawn line and
         are marked with an ``x`` at the last finite point. Values above ``CLIP_FACTOR`` (1e4)
         times the median first value of the curves are drawn at that cap with a ``^``.
@@ -140,8 +160,7 @@ def plot_loss_curves(
     -------
     matplotlib.figure.Figure
     """
-    if not isinstance(curves, Mapping) or len(curves) == 0:
-        raise ValueError("curves: expected a non-empty mapping {label: sequence of losses}")
+    curves = _as_curve_mapping(curves)
     if baseline is not None and baseline not in curves:
         raise ValueError(f"baseline: {baseline!r} is not one of the curve labels {list(curves)}")
     arrays = {label: _as_1d(f"curves[{label!r}]", values) for label, values in curves.items()}
