@@ -462,6 +462,48 @@ def _gradient_slots(
             slot[by_id[id(var)]] = k
     return slot if len(slot) == len(targets) else None
 
+def _graph_leaves(outs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+    """The leaf tensors autograd would accumulate into from ``outs`` (AccumulateGrad nodes of the graph)."""
+    seen: set[int] = set()
+    leaves: list[torch.Tensor] = []
+    stack = [o.grad_fn for o in outs if o.grad_fn is not None]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        var = getattr(node, "variable", None)
+        if isinstance(var, torch.Tensor):
+            leaves.append(var)
+        stack.extend(n for n, _ in node.next_functions)
+    return leaves
+
+
+def _grads_by_backward(outs: list[torch.Tensor], g_ts: list[torch.Tensor], targets: list[_Target],
+                       fn: Any) -> list[torch.Tensor | None]:
+    """The gradients of ``targets`` by ``torch.autograd.backward`` (for code ``torch.autograd.grad`` refuses),
+    with the ``.grad`` of every leaf it may write into (the graph's, the tensors ``fn`` holds) restored."""
+    glob = getattr(fn, "__globals__", None) or {}
+    cells = {}
+    code = getattr(fn, "__code__", None)
+    if code is not None:
+        for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
+            try:
+                cells[name] = cell.cell_contents
+            except ValueError:
+                pass
+    held = [cells.get(n, glob.get(n)) for n in _held_grad_tensors(fn)]
+    leaves = _graph_leaves(outs) + [t.analytic for t in targets] + [h for h in held if isinstance(h, torch.Tensor)]
+    saved = {id(v): (v, v.grad) for v in leaves}
+    try:
+        for v, _ in saved.values():
+            v.grad = None
+        torch.autograd.backward(outs, grad_tensors=g_ts)
+        return [None if t.analytic.grad is None else t.analytic.grad.detach().clone() for t in targets]
+    finally:
+        for v, g in saved.values():
+            v.grad = g
+
 def _swapped(reports: dict[str, Any]) -> None:
     """Rename the diagnosis of a failing gradient that matches another tensor's numerical gradient.
 
@@ -979,10 +1021,19 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
                     grad_outputs=[g_ts[k] for k in live], allow_unused=True,
                 ))
             except RuntimeError as exc:
-                got, forced = _invalid_gradient(exc, fn, outs, g_ts, inputs, checked, targets, input_names)
-                if probe:
-                    probe = False  # torch refuses this backward's gradients at every point
-                    notes.append("probe points skipped: torch refuses the gradients this backward returns")
+                if "incompatible with .grad()" in str(exc):  # reentrant torch.utils.checkpoint
+                    got = _grads_by_backward([outs[k] for k in live], [g_ts[k] for k in live], targets, fn)
+                    notes.append(
+                        "fn uses torch.utils.checkpoint(use_reentrant=True), which torch.autograd.grad refuses: "
+                        "gradients taken with .backward() on the copies (every .grad written is restored)"
+                        + ("; probe points skipped" if probe else "")
+                    )
+                    probe = False
+                else:
+                    got, forced = _invalid_gradient(exc, fn, outs, g_ts, inputs, checked, targets, input_names)
+                    if probe:
+                        probe = False  # torch refuses this backward's gradients at every point
+                        notes.append("probe points skipped: torch refuses the gradients this backward returns")
         else:
             notes.append("fn's output does not depend on any checked tensor in torch's graph (no grad_fn)")
             got = [None] * len(targets)

@@ -347,3 +347,34 @@ def test_dict_outputs_are_checked_together():
     assert any("2 floating-point tensor(s)" in n and "result['ids']" in n for n in report.torch_notes)
     wrong = vt.check(lambda a: {"logits": a.tanh(), "aux": (a * a).detach().sum()}, x)
     assert not wrong.passed
+
+
+class _Checkpointed(torch.nn.Module):
+    """A block run through torch.utils.checkpoint (reentrant: torch.autograd.grad refuses it)."""
+
+    def __init__(self, reentrant: bool) -> None:
+        super().__init__()
+        self.lin = F.CustomLinear(3, 4, seed=2)
+        self.reentrant = reentrant
+
+    def forward(self, x):
+        return torch.utils.checkpoint.checkpoint(lambda a: F.Legendre3.apply(self.lin(a)), x,
+                                                 use_reentrant=self.reentrant)
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.parametrize("reentrant", [False, True])
+def test_checkpointed_module_and_grad_fields_untouched(reentrant):
+    block = _Checkpointed(reentrant)
+    x = _t(27, 5, 3)
+    x.grad = torch.full_like(x, 3.0)
+    report = vt.check(block, x)
+    assert report.passed, str(report)
+    assert list(report) == ["input0", "lin.weight", "lin.bias"]
+    assert reentrant == any("use_reentrant=True" in n for n in report.torch_notes)
+    # held by a lambda, with a tensor requiring grad from the closure: every .grad is left as it was
+    W = _t(28, 3, 3)
+    report = vt.check(lambda a: block(a @ W), x)
+    assert report.passed, str(report)
+    assert torch.equal(x.grad, torch.full_like(x, 3.0))
+    assert W.grad is None and block.lin.weight.grad is None and block.lin.bias.grad is None
