@@ -1113,7 +1113,40 @@ def _required_args(fn: Callable) -> list[str]:
     return [p.name for p in sig.parameters.values() if p.kind in kinds and p.default is inspect.Parameter.empty]
 
 
-def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: Any) -> ModelReport:
+def _tensor_like(v: Any) -> bool:
+    """An object holding its values in ``.data`` (an ndarray) and its gradient in ``.grad``."""
+    return not isinstance(v, np.ndarray) and isinstance(getattr(v, "data", None), np.ndarray)
+
+
+def _unwrap_tensors(params: Any, grads: Any) -> tuple[Any, Any, Optional[str]]:
+    """Parameter objects with ``.data``/``.grad`` (a NumPy autograd framework's ``Parameter``): their
+    ``.data`` arrays are the live parameters and, when ``grads`` is omitted, ``.grad`` the gradients."""
+    if isinstance(params, Mapping):
+        items = list(params.items())
+    elif isinstance(params, (list, tuple)):
+        items = list(enumerate(params))
+    else:
+        items = []
+    if not items or not all(_tensor_like(v) for _, v in items):
+        if grads is None:
+            raise TypeError("grads is missing: pass the claimed gradients in the form of params (a dict with the "
+                            "same names, a list in the same order); it may be omitted only when params holds "
+                            "parameter objects with .data and .grad")
+        return params, grads, None
+    from_grad = grads is None
+    if from_grad:
+        missing = [k for k, v in items if getattr(v, "grad", None) is None]
+        if missing:
+            raise ValueError(f"params {missing} have no .grad (None): run the backward pass before checking")
+        g = {k: v.grad for k, v in items}
+        grads = g if isinstance(params, Mapping) else [g[k] for k, _ in items]
+    data = {k: v.data for k, v in items}
+    params = data if isinstance(params, Mapping) else [data[k] for k, _ in items]
+    return params, grads, "parameter objects: their .data arrays were checked" + (
+        " against their .grad" if from_grad else "")
+
+
+def check_params(loss: Callable[[], Any], params: Any, grads: Any = None, **options: Any) -> ModelReport:
     """Check the claimed gradients of a hand-written model.
 
     Parameters
@@ -1126,7 +1159,9 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: An
         The live parameter arrays; they are perturbed in place and restored bit for bit. A list is named
         ``params[0]``, ``params[1]``...; an object contributes its float ndarray attributes (``net.W1``),
         except those that ``loss()`` replaces by new arrays (forward caches such as ``net.z1``).
-    grads : mapping of str to ndarray, list of ndarray, or object
+        Parameter objects with ``.data`` (an ndarray) and ``.grad`` (a NumPy autograd framework's
+        ``model.parameters()``) stand for their ``.data`` arrays.
+    grads : mapping of str to ndarray, list of ndarray, or object; optional for parameter objects
         The claimed ``dL/dparam``, in the form of ``params``: the same names (or ``dW1``, ``grad_W1``,
         ``W1_grad``... for ``W1``), the same order for lists; for an object, its attributes so named
         (``net.dW1``; ``grads`` may be the same object as ``params``). Shapes must match, except for
@@ -1151,8 +1186,11 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any, **options: An
             "params, grads)")
     loss_value = _LossValue(loss)
     same = grads is params and not isinstance(params, (Mapping, list, tuple, np.ndarray))
+    params, grads, tensor_note = _unwrap_tensors(params, grads)
     container = params
     params, form, notes = _params_mapping(params, loss_value)
+    if tensor_note:
+        notes.append(tensor_note)
     grads, more = _grads_lookup(grads, list(params), form, same_object=same)
     notes += more
     params = {k: v for k, v in params.items() if k in grads}
