@@ -209,3 +209,10 @@ def test_float32_toy_net_given_as_a_list_passes():
     names = ["W1", "b1", "W2", "b2"]
     rep = check_params(lambda: net.loss(X, y, reg=0.05), [net.params[k] for k in names], [grads[k] for k in names])
     assert rep.passed, str(rep)
+
+
+def test_passing_the_net_object_names_its_params_dict():
+    net, X, y = _setup(seed=7)
+    _, grads = net.loss(X, y)
+    with pytest.raises(ValueError, match=r"it has dicts of arrays: pass one of them, e\.g\. params=obj\.params"):
+        check_params(lambda: net.loss(X, y), net, grads)

@@ -929,8 +929,11 @@ def _params_mapping(params: Any, loss: Callable[[], Any]) -> tuple[dict[str, Any
             f"got {type(params).__name__}")
     arrays = {k: v for k, v in attrs.items() if isinstance(v, np.ndarray) and v.dtype.kind == "f"}
     if not arrays:
-        raise ValueError(f"params is a {type(params).__name__} object with no floating-point ndarray attributes; "
-                         "pass a dict name -> live array instead")
+        dicts = [k for k, v in attrs.items() if isinstance(v, Mapping) and v
+                 and all(isinstance(a, np.ndarray) for a in v.values())]
+        hint = f" (it has dicts of arrays: pass one of them, e.g. params=obj.{dicts[0]})" if dicts else ""
+        raise ValueError(f"params is a {type(params).__name__} object with no floating-point ndarray attributes"
+                         f"{hint}; pass a dict name -> live array instead")
     grad_like = {pat.format(o) for o in arrays for pat in _GRAD_PATTERNS[1:]}
     arrays = {k: v for k, v in arrays.items() if k not in grad_like}
     before = {k: id(v) for k, v in arrays.items()}
