@@ -9,7 +9,12 @@ Two entry points:
     Verify the gradients torch autograd computes for ``fn`` (any differentiable torch callable, the
     ``.apply`` of a custom :class:`torch.autograd.Function`, or an :class:`torch.nn.Module`) against finite
     differences, with the same methods, modes, diagnoses (scale, sign, transpose, one column wrong, kink,
-    float32 round-off, ...) and worst-entry report as the NumPy checker :mod:`verigrad.check`.
+    float32 round-off, ...) and worst-entry report as the NumPy checker :mod:`verigrad.check`. Custom
+    Functions are checked as they are written: non-tensor arguments (``MulConstant.apply(x, 2.5)``,
+    ``LinearFunction.apply(x, W, None)``), several outputs (``setup_context`` style included),
+    in-place Functions with ``ctx.mark_dirty``; backward-specific bugs get their own findings (gradients
+    returned in the wrong order or of the wrong shape, ``None`` from a wrong ``needs_input_grad`` index,
+    ``grad_output`` modified in place).
 
 ``parity(numpy_model, torch_module, X, y, loss)``
     Copy the weights of a verigrad ``NeuralNetwork`` into an equivalent torch module (built when not
