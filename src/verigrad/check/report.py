@@ -275,7 +275,8 @@ class GradientReport(_Ordered):
     def __str__(self) -> str:
         head = (f"gradient check of {self.name}: {self.verdict.upper()} (rel error {self.rel_error:.3e}; "
                 f"{self.method}, {self.mode} mode, {self.n_evals} evaluations)")
-        return "\n".join([head, format_table([self.row()])] + self.detail_lines())
+        return "\n".join([head, format_table([self.row()])] + self.detail_lines()
+                         + [f"note: {n}" for n in self.notes])
 
     def __repr__(self) -> str:
         return (f"<GradientReport {self.name} {self.verdict} kind={self.diagnosis.kind} "
