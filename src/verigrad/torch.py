@@ -986,6 +986,15 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
                     )
                     found.append("declared")
                     continue
+                if stage == "forward" and not passed[i].requires_grad:
+                    notes.append(
+                        f"fn writes into its argument {input_names[i]} in place (max change "
+                        f"{_max_change(x, passed[i]):.3g}; e.g. nn.ReLU(inplace=True) on the input); it needs no "
+                        "gradient, so this is no gradient bug, but your tensor changes when you call fn: every "
+                        "evaluation here gets a fresh copy"
+                    )
+                    found.append("declared")
+                    continue
                 found.append(
                     f"the {stage} of fn writes into its argument {input_names[i]} in place "
                     f"(max change {_max_change(x, passed[i]):.3g})"

@@ -378,3 +378,17 @@ def test_checkpointed_module_and_grad_fields_untouched(reentrant):
     assert report.passed, str(report)
     assert torch.equal(x.grad, torch.full_like(x, 3.0))
     assert W.grad is None and block.lin.weight.grad is None and block.lin.bias.grad is None
+
+
+def test_in_place_first_layer_on_an_input_without_grad_is_no_bug():
+    model = torch.nn.Sequential(torch.nn.ReLU(inplace=True), F.CustomLinear(4, 3, seed=3))
+    X = _t(29, 5, 4, grad=False)
+    before = X.clone()
+    report = vt.check(model, X)
+    assert report.passed, str(report)
+    assert list(report) == ["1.weight", "1.bias"]
+    assert any("nn.ReLU(inplace=True)" in n and "no gradient bug" in n for n in report.torch_notes)
+    assert torch.equal(X, before)
+    # the same write into an input that requires grad, behind autograd's back, is a bug
+    report = vt.check(lambda a: a.detach().clamp_(min=0).mul(1) + a, _t(29, 5, 4))
+    assert report.diagnosis.kind == "mutates_input"
