@@ -101,3 +101,9 @@ def test_python_list_output_is_an_array():
     rep = check_gradients(lambda v: [float(np.sin(v[0])), float(v[0] * v[1])],
                           np.array([np.cos(0.3) + 2 * -1.2, 2 * 0.3]), x, dout)
     assert rep.passed, str(rep)
+
+
+def test_column_output_with_a_flat_upstream_gradient():
+    x = np.linspace(-1, 1, 4)
+    rep = check_gradients(lambda v: np.tanh(v)[:, None], (1 - np.tanh(x) ** 2) * 2.0, x, np.full(4, 2.0))
+    assert rep.passed, str(rep)

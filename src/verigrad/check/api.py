@@ -330,6 +330,9 @@ def _dldf(dLdf: Any, out_shape: tuple[int, ...]) -> np.ndarray:
         raise ValueError("dLdf contains non-finite values; expected finite numbers")
     if g.ndim == 0 or g.size == 1 and int(np.prod(out_shape)) == 1:
         return np.full(out_shape, float(g.reshape(())) if g.ndim == 0 else float(g.ravel()[0]))
+    if g.shape != tuple(out_shape) and g.size == int(np.prod(out_shape)) and (
+            tuple(d for d in g.shape if d != 1) == tuple(d for d in out_shape if d != 1)):
+        g = g.reshape(out_shape)  # (N,) upstream for an (N, 1) output: the same entries in the same order
     if g.shape != tuple(out_shape):
         raise ValueError(f"dLdf has shape {g.shape} but fn(x) has shape {tuple(out_shape)}; they must match")
     return g.astype(np.float64)
