@@ -1240,6 +1240,14 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
     first = next(iter(reports.values()))
     report = ModelReport(reports, method=first.method, mode=first.mode, n_evals=n_evals,
                          title="gradient check", notes=[])
+    if not report.passed and report.diagnosis.kind == "nondeterministic":
+        training = [m for m in ([module] if module is not None else _held_modules(fn)) if m.training]
+        if training:
+            notes.append(
+                f"{', '.join(type(m).__name__ for m in training)} is in training mode, where Dropout, "
+                "spectral_norm's power iteration and the like change the output at every call: check "
+                "model.eval() for the gradients of the deterministic function"
+            )
     _annotate(report, fn, numeric_dtype, notes)
     if mutation_notes:
         report = _mutation_report(report, mutation_notes)

@@ -198,7 +198,9 @@ def test_dropout_in_training_mode_is_nondeterministic_and_eval_passes():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Dropout(0.5), torch.nn.Linear(6, 2)).double()
     X = _t(9, 5, 4, grad=False)
-    assert vt.check(model, X).diagnosis.kind == "nondeterministic"
+    report = vt.check(model, X)
+    assert report.diagnosis.kind == "nondeterministic"
+    assert any("Sequential is in training mode" in n and "model.eval()" in n for n in report.torch_notes)
     assert vt.check(model.eval(), X).passed
 
 
