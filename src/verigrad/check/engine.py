@@ -79,6 +79,10 @@ NOISE_MARGIN = 1e3
 #: spacings of the noise measurement, as fractions of the step (small: no smooth part; large: no
 #: quantisation plateau when L is rounded at the scale of a large intermediate)
 NOISE_SPACINGS = (0.01, 2.0)
+#: spacings up to this fraction of the step take the larger side's noise on kink-free entries
+SMALL_SPACING = 0.05
+#: an entry is kink-free (within 2h) when ``|gap(2h) - 2 gap(h)|`` is below this fraction of ``|a| + |n|``
+KINK_FREE_REL = 0.01
 #: larger spacings tried only while L stays bit-identical (its change is below its own resolution)
 PLATEAU_SPACINGS = (20.0, 200.0)
 #: spacings of the quick one-sided noise screen of gross errors: the second is incommensurate with the
@@ -483,7 +487,7 @@ def steps_for(target: Target, idx: np.ndarray, ctx: Context) -> np.ndarray:
 
 def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
                 use_fast: bool = True, spacings: tuple[float, ...] = NOISE_SPACINGS,
-                signs: tuple[float, ...] = (1.0, -1.0)) -> np.ndarray:
+                signs: tuple[float, ...] = (1.0, -1.0), kink_free: Optional[np.ndarray] = None) -> np.ndarray:
     """Measured noise (standard deviation) of ``L`` along each entry, ECnoise style (More & Wild 2011).
 
     ``L`` is evaluated at ``x + j * delta * e_i`` for ``j = 0..NOISE_POINTS-1`` on each side of ``x``
@@ -497,6 +501,13 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
     ``NOISE_SAMPLE`` entries are measured; the others get the largest measured value. ``spacings`` and
     ``signs`` (the sides) select a cheaper measurement (one side: 12 evaluations per entry instead of
     24, used to screen gross errors, where an overestimate only costs more analysis).
+
+    ``kink_free`` (bool per entry) marks entries known to have no kink within ``2 h`` of ``x`` (their
+    one-sided derivatives scale smoothly with the step): at the spacings up to ``SMALL_SPACING h`` their
+    noise is the *larger* of the two sides. The central difference pairs a value from each side, and a
+    staircase of rounding can look perfectly regular along one side and not along the other (seen on a
+    saturated softmax cross-entropy: second differences ``[0, 0, 0, 0]`` on one side, ``[0, 0, q, -q]``
+    on the other), so the smaller side would hide the noise the estimate actually carries.
 
     Returns
     -------
@@ -528,7 +539,12 @@ def noise_level(target: Target, obj: Objective, idx: np.ndarray, h: np.ndarray,
                         ests.append(np.sqrt(gamma * np.mean(d * d, axis=1)))
                 st = np.median(np.stack(ests, axis=1), axis=1)
             sides.append(np.where(np.isfinite(st), st, np.inf))
-        side = np.min(np.stack(sides), axis=0)  # a kink or domain edge near x spoils one side at most
+        stacked = np.stack(sides)
+        side = np.min(stacked, axis=0)  # a kink or domain edge near x spoils one side at most
+        if kink_free is not None and spacing <= SMALL_SPACING:
+            free = np.asarray(kink_free, dtype=bool)[pick[sub]]
+            larger = np.max(np.where(np.isfinite(stacked), stacked, 0.0), axis=0)
+            side = np.where(free, larger, side)
         sig[sub] = np.maximum(sig[sub], np.where(np.isfinite(side), side, 0.0))
     sig = np.where(np.isfinite(sig), sig, 0.0)
     if m <= NOISE_SAMPLE:
@@ -593,13 +609,17 @@ class _NoiseSample:
             self.resolution = np.abs(d_h) * self.width / np.maximum(lscale, np.finfo(np.float64).tiny)
         self.sigma = np.full(len(idx), np.nan)  # measured values (NaN: not measured)
         self.screen: Optional[float] = None  # the quick one-sided measurement used to screen gross errors
+        #: entries without a kink within 2 h (set by the caller once the one-sided gaps are known)
+        self.kink_free: Optional[np.ndarray] = None
 
     def measure(self, pos: np.ndarray) -> np.ndarray:
         """Noise of the entries ``pos`` (positions into ``idx``), measured once each."""
         pos = np.asarray(pos, dtype=np.intp)
         new = pos[np.isnan(self.sigma[pos])]
         if new.size:
-            self.sigma[new] = noise_level(self.target, self.obj, self.idx[new], self.h[new], self.use_fast)
+            free = None if self.kink_free is None else self.kink_free[new]
+            self.sigma[new] = noise_level(self.target, self.obj, self.idx[new], self.h[new], self.use_fast,
+                                          kink_free=free)
         return self.sigma[pos]
 
     def largest(self) -> float:
@@ -824,6 +844,9 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
         g1, g2 = s1.gap(ctx.L0), s2.gap(ctx.L0)
         with np.errstate(invalid="ignore", over="ignore"):
             rough_a = np.abs(g2 - 2 * g1)
+            # no kink within 2h: the one-sided gaps scale with the step to within a small fraction of the
+            # derivative (a kink there makes |gap(2h) - 2 gap(h)| of the order of the jump in slope)
+            noise.kink_free = rough_a <= KINK_FREE_REL * (np.abs(a[sus]) + np.abs(n[sus]))
         cand = np.isfinite(spread_a) & _gross(a[sus], n[sus], d_s, tol_a, rough_a) & s1.resolved() & s2.resolved()
         g_a = noise.beyond(cand, d_s)
         tol_s = tol_a.copy()
