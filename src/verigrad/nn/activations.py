@@ -106,7 +106,8 @@ class Activation(Layer):
         training : bool
             Unused (kept for the layer protocol).
         """
-        x = np.asarray(x)
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
         y = self.apply(x)
         self._x = x
         self._y = y
@@ -137,7 +138,7 @@ class Activation(Layer):
                     f"{self._where()}: backward(dy) called before forward(x); call forward first "
                     "or use the form backward(x, dy)"
                 )
-            g = np.asarray(dy_or_x)
+            g = dy_or_x if type(dy_or_x) is np.ndarray else np.asarray(dy_or_x)
             x, y = self._x, self._y
         else:
             x = np.asarray(dy_or_x)

@@ -177,7 +177,8 @@ class Dense(Layer):
         ValueError
             ``x`` is not 2-D or has the wrong width (the message names the layer).
         """
-        x = np.asarray(x)
+        if type(x) is not np.ndarray:
+            x = np.asarray(x)
         params = self.params
         if x.ndim != 2 or (x.shape[1] != self.n_in and self.n_in is not None):
             raise ValueError(self._shape_message(x))
@@ -189,7 +190,7 @@ class Dense(Layer):
         W = params["W"]
         if W.shape != (self.n_in, self.n_out):
             raise ValueError(self._weight_message(W))
-        z = x @ W
+        z = np.dot(x, W)  # = x @ W for 2-D arrays, with less per-call overhead than the matmul ufunc
         if z.dtype.kind == "f":
             z += params["b"]
         else:
@@ -234,7 +235,8 @@ class Dense(Layer):
         x = self._x
         if x is None:
             raise RuntimeError(f"{self._where()}: backward called before forward")
-        dy = np.asarray(dy)
+        if type(dy) is not np.ndarray:
+            dy = np.asarray(dy)
         if dy.shape != (x.shape[0], self.n_out):
             raise ValueError(
                 f"{self._where()}: dy has shape {dy.shape}, expected {(x.shape[0], self.n_out)} "
@@ -242,15 +244,15 @@ class Dense(Layer):
             )
         dz = self.activation.backward(dy) if self.activation is not None else dy
         grads = self.grads
-        grads["W"] = x.T @ dz
+        grads["W"] = np.dot(x.T, dz)
         # db = sum over samples, as ones @ dz: BLAS is faster than a column reduction (cached ones)
         ones = self._ones
-        if ones is None or ones.shape[0] != dz.shape[0] or ones.dtype != dz.dtype:
+        if ones is None or ones.shape[0] != dz.shape[0] or ones.dtype is not dz.dtype:
             ones = self._ones = np.ones(dz.shape[0], dtype=dz.dtype)
-        grads["b"] = ones @ dz
+        grads["b"] = np.dot(ones, dz)
         if not input_grad:
             return None
-        return dz @ self.params["W"].T
+        return np.dot(dz, self.params["W"].T)
 
     def forward_with_param(self, name: str, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Return ``f(value) -> forward(x)`` computed with ``params[name]`` replaced by ``value``.

@@ -187,7 +187,7 @@ class NeuralNetwork:
                     if new is not None and getattr(new, "shape", None) == v.shape:
                         layer.grads[k] = new + v
             return dX
-        g = np.asarray(grad)
+        g = grad if type(grad) is np.ndarray else np.asarray(grad)
         n = len(self.layers)
         if n == 0:
             self.output_grads = []
@@ -202,10 +202,11 @@ class NeuralNetwork:
         stop = 0
         if not input_grad and type(self.layers[0]) is Dense:
             stop = 1
+        layers = self.layers
         for i in range(n - 1, stop - 1, -1):
             output_grads[i] = g
-            g = self.layers[i].backward(g)
-            expected = outputs[i - 1].shape if i > 0 else self._input_shape
+            g = layers[i].backward(g)
+            expected = outputs[i - 1].shape if i else self._input_shape
             if getattr(g, "shape", None) != expected:
                 raise ValueError(
                     f"NeuralNetwork.backward: layer {i} ({self.layers[i]!r}) returned a gradient of shape "
