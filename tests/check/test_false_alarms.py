@@ -110,3 +110,51 @@ def test_relu_op_at_exact_zeros_and_its_bugs():
     assert not check_gradients(f, lambda z: 2 * (z > 0) * dy, x, dy).passed
     wrong_at_kink = lambda z: np.where(z == 0, 2.0, (z > 0) * 1.0) * dy  # noqa: E731
     assert not check_gradients(f, wrong_at_kink, x, dy).passed  # outside the one-sided hull
+
+
+def _judge_model_with_regrad(model, X, y, loss, regrad=True):
+    """gradient_check's judgement, wired the way check/api.py is asked to: ``Context.regrad`` runs the
+    model's forward and backward at the current live arrays, ``Context.targets`` lists all of them."""
+    from verigrad.check.engine import EPS64, Context, Objective, Target, eps_of, judge_entries
+
+    Xe = np.asarray(X, dtype=np.float64).copy()
+    params = model.params()
+
+    def grads():
+        pred = model.forward(Xe)
+        dx = model.backward(loss.backward(pred, y))
+        g = {k: np.asarray(v, dtype=np.float64).copy() for k, v in model.grads().items()}
+        g["input"] = np.asarray(dx, dtype=np.float64).copy()
+        return g
+
+    g0 = grads()
+    targets = [Target(k, v, g0[k], eps_of(v.dtype), eps_of(v.dtype)) for k, v in params.items()]
+    targets.append(Target("input", Xe, g0["input"], EPS64, EPS64))
+    obj = Objective(lambda: float(loss.forward(model.forward(Xe), y)))
+    L0 = obj()
+    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.abs(g).max()) for g in g0.values()),
+                  regrad=grads if regrad else None, targets=targets)
+    return ctx, {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
+
+
+@pytest.mark.parametrize("seed", [160, 186])
+def test_sweep_multikinks_pass_with_nearby_verification(seed):
+    # spirals put points at exactly (0, 0); untrained layers have zero biases: every hidden unit of those
+    # rows is on its kink. Seed 186: the one-sided derivatives nearly agree while backprop gives 0, which
+    # would be settled as a gross error without the multi-kink exemption
+    case = false_alarms.draw_case(seed)
+    model, X, y, loss = false_alarms.build(case)
+    _, plain = _judge_model_with_regrad(model, X, y, loss, regrad=False)
+    assert (plain["input"].status == 3).any()
+    _, res = _judge_model_with_regrad(model, X, y, loss)
+    assert not (res["input"].status == 3).any(), res["input"].notes
+    assert any("multi-kink" in note for note in res["input"].notes)
+    # and a wrong input gradient there still fails
+    ctx, _ = _judge_model_with_regrad(model, X, y, loss)
+    from verigrad.check.engine import Target, judge_entries
+
+    t = next(t for t in ctx.targets if t.name == "input")
+    inner = ctx.regrad
+    ctx.regrad = lambda: {**inner(), "input": -inner()["input"]}
+    wrong = Target("input", t.live, -t.analytic, t.eval_eps, t.analytic_eps)
+    assert (judge_entries(wrong, ctx, np.arange(t.live.size)).status == 3).any()
