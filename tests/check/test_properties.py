@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
@@ -116,3 +116,35 @@ def test_float32_activations_never_flagged_and_one_percent_caught(name, shape, s
     bad = check_gradients(f, g * np.float32(1.01), x, dy, probe=False)
     if np.max(np.abs(g)) > 1e-3 * np.max(np.abs(dy)):  # a 1% error must be visible above float32 round-off
         assert not bad.passed, str(bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(allow_nan=False, allow_infinity=False, width=64))
+def test_lowest_bit_divides_the_value_and_scalar_form_agrees(v):
+    from verigrad.check.engine import lowest_bit
+    from verigrad.check.modes import _lowest_bit
+
+    b = float(lowest_bit(np.array([v]))[0])
+    assert b == _lowest_bit(v)
+    if v == 0:
+        assert b == 0
+    else:
+        q = abs(v) / b  # exact: b is a power of two
+        assert q == int(q) and int(q) % 2 == 1
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(8, 400))
+def test_cancelling_sum_rounding_is_explained_and_a_small_error_still_caught(seed, n):
+    # L = sum(x * dy): |L| can be far below the partial sums; correct entries pass, one entry off by a
+    # relative 1e-6 is caught
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(n) * 3
+    dy = rng.standard_normal(n)
+    loss = lambda: float(np.sum(np.maximum(x, 0.0) * dy))  # noqa: E731
+    assert check_params(loss, {"x": x}, {"x": dy * (x > 0)}).passed
+    g = dy * (x > 0)
+    j = int(np.argmax(np.abs(g)))
+    g[j] *= 1 + 1e-6
+    rep = check_params(loss, {"x": x}, {"x": g})
+    assert not rep.passed and rep["x"].status[j] == 3

@@ -18,12 +18,12 @@ import numpy as np
 from verigrad.check.engine import (
     C_ANALYTIC,
     C_ROUND,
+    EPS64,
     Context,
     EntryResult,
     Target,
     base_step,
     judge_entries,
-    value_grid,
 )
 
 #: tensors up to this size are checked entry by entry once a direction localises a fault to them
@@ -111,6 +111,15 @@ class _Part:
         self.abs_a = np.abs(self.a)
         rms = float(np.sqrt(np.dot(self.x0, self.x0) / max(self.n, 1))) if self.n else 0.0
         self.h = base_step(target.eval_eps, "central") * max(1.0, rms)
+        # sum |a_i| |delta_i| without a pass per direction (float64 through a view): the written values
+        # x +- s are rounded to within half an ulp of |x| + h each, so |delta_i| <= 2 |s| + ulp(|x_i| + h)
+        # and ulp(v) <= eps v (+ the smallest subnormal); sum |a_i| |x_i| <= ||a|| ||x|| (Cauchy-Schwarz)
+        self.abs_a_sum = float(np.sum(self.abs_a))
+        self.abs_a_ulp = 0.0
+        if self.f64 and self.view is not None and self.n:
+            a_norm = float(np.sqrt(np.dot(self.a, self.a)))
+            tiny = float(np.finfo(np.float64).smallest_subnormal)
+            self.abs_a_ulp = EPS64 * (a_norm * rms * math.sqrt(self.n) + self.h * self.abs_a_sum) + tiny * self.abs_a_sum
         self.buf = np.empty(self.n)
         self.other = np.empty(self.n)
 
@@ -135,6 +144,21 @@ class _Part:
             np.copyto(self.view, self.native)
         else:
             self.target.live.flat[self.idx] = self.native
+
+
+def _lowest_bit(d: float) -> float:
+    """Value of the lowest set bit of a finite float (0 for 0): scalar :func:`engine.lowest_bit`."""
+    if d == 0.0 or not math.isfinite(d):
+        return 0.0
+    m, e = math.frexp(abs(d))
+    mant = int(m * 2.0 ** 53)
+    return math.ldexp(float(mant & -mant), e - 53)
+
+
+def _grid3(L0: float, lp: float, lm: float) -> float:
+    """Quantum of the changes among three loss values (scalar :func:`engine.value_grid`; 0: none)."""
+    bits = [b for b in (_lowest_bit(lp - L0), _lowest_bit(lm - L0), _lowest_bit(lp - lm)) if b > 0.0]
+    return min(bits) if bits else 0.0
 
 
 def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -180,12 +204,15 @@ def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scal
     mag = 0.0
     for part in parts:  # part.other holds delta
         dana += float(np.dot(part.a, part.other))
-        np.abs(part.other, out=part.buf)
-        mag += float(np.dot(part.abs_a, part.buf))
+        if part.f64 and part.view is not None:
+            mag += 2.0 * part.h * scale * part.abs_a_sum + part.abs_a_ulp
+        else:
+            np.abs(part.other, out=part.buf)
+            mag += float(np.dot(part.abs_a, part.buf))
     eps_e = max(p.target.eval_eps for p in parts)
     eps_a = max(p.target.analytic_eps for p in parts)
     # the resolution at which L is computed, read off the values (a cancelling sum: see value_grid)
-    q = float(value_grid(ctx.L0, np.array([[lp, lm]]))[0]) if math.isfinite(dnum) else 0.0
+    q = _grid3(ctx.L0, lp, lm) if math.isfinite(dnum) else 0.0
     tol = 2 * C_ROUND * max(eps_e * ctx.lscale, q) + C_ANALYTIC * eps_a * mag
     return dnum, dana, tol
 
