@@ -513,3 +513,24 @@ def test_fit_argument_errors():
         fit(model, loss, opt, iter(list(DataLoader(X, y, seed=0))), epochs=2, progress=False)
     with pytest.raises(ValueError, match="validation_data"):
         fit(model, loss, opt, DataLoader(X, y), progress=False, validation_data=(X, y[:3]))
+
+
+@pytest.mark.parametrize("label_dtype", [np.int64, np.int32, np.uint8])
+@pytest.mark.parametrize("c", [2, 3, 7])
+def test_accuracy_fast_path_equals_the_definition(label_dtype, c):
+    """Scores (n, C) with integer labels (the case fit meets every batch) against a plain loop."""
+    rng = np.random.default_rng(c)
+    for n in (1, 5, 40):
+        pred = rng.standard_normal((n, c))
+        pred[0, :] = 0.0  # a tie: argmax takes the first class
+        y = rng.integers(0, c, n).astype(label_dtype)
+        expected = sum(int(np.argmax(pred[i]) == y[i]) for i in range(n)) / n
+        assert accuracy(pred, y) == expected
+        assert accuracy(pred.astype(np.float32), y) == expected
+    bad = y.astype(np.int64)
+    bad[-1] = c
+    with pytest.raises(ValueError, match=rf"label {c} but pred has {c} columns"):
+        accuracy(pred, bad)
+    bad[-1] = -1
+    with pytest.raises(ValueError, match=rf"label -1 but pred has {c} columns"):
+        accuracy(pred, bad)

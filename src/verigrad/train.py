@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from verigrad.nn._fast import labels_in_range
+
 __all__ = [
     "METRICS",
     "History",
@@ -166,6 +168,11 @@ def accuracy(pred: Any, y: Any, *args: Any, threshold: float | None = None) -> f
             raise TypeError(f"accuracy: too many arguments; use accuracy(pred, y, threshold=...) or "
                             f"accuracy(model, X, y, threshold=...), got {2 + len(args)} positional arguments")
         threshold = args[0]
+    if (type(pred) is np.ndarray and type(y) is np.ndarray and pred.ndim == 2 and y.ndim == 1
+            and pred.shape[1] > 1 and y.dtype.kind in "iu" and 0 < pred.shape[0] == y.shape[0]
+            and labels_in_range(y, pred.shape[1])):
+        # the common case inside fit: scores (n, C) and integer labels in [0, C)
+        return int(np.count_nonzero(pred.argmax(axis=1) == y)) / pred.shape[0]
     pl = _pred_labels(pred, threshold)
     if pl.shape[0] == 0:
         raise ValueError("accuracy: empty batch (0 samples)")

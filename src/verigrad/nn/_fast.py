@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["all_finite", "scalar_like"]
+__all__ = ["all_finite", "labels_in_range", "scalar_like"]
 
 _SCALARS: dict[tuple[float, np.dtype], np.ndarray] = {}
 
@@ -37,6 +37,27 @@ def all_finite(a: np.ndarray) -> bool:
     if kind not in "fc":
         return True
     return np.count_nonzero(np.isfinite(a)) == a.size
+
+
+_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
+
+
+def labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
+    """Whether all integer ``labels`` lie in ``[0, n_classes)``, in one pass.
+
+    Viewing signed integers as unsigned maps negatives to huge values, so one comparison suffices.
+
+    Parameters
+    ----------
+    labels : ndarray of an integer dtype, any shape, non-empty
+    n_classes : int
+
+    Returns
+    -------
+    bool
+    """
+    u = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.dtype.itemsize])
+    return bool(np.maximum.reduce(u, axis=None) < n_classes)
 
 
 def scalar_like(value: float, dtype: Any) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ._fast import all_finite as _all_finite
+from ._fast import labels_in_range as _labels_in_range
 from ._fast import scalar_like
 from .activations import sigmoid, softmax
 
@@ -49,16 +50,6 @@ _GUARD_MAX_BYTES = 1 << 16
 # ----------------------------------------------------------------------------------------------
 # Validation helpers
 # ----------------------------------------------------------------------------------------------
-def _labels_in_range(labels: np.ndarray, n_classes: int) -> bool:
-    """Whether all integer ``labels`` lie in ``[0, n_classes)``, in one pass.
-
-    Viewing signed integers as unsigned maps negatives to huge values, so one comparison suffices.
-    """
-    u = labels if labels.dtype.kind == "u" else labels.view(_UNSIGNED[labels.dtype.itemsize])
-    return bool(np.maximum.reduce(u) < n_classes)
-
-
-_UNSIGNED = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
 def _as_float(a: np.ndarray) -> np.ndarray:
