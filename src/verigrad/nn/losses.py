@@ -341,6 +341,14 @@ class CrossEntropyLoss(Loss):
     ----------
     from_logits : bool, default True
     allow_nonfinite : bool, default False
+
+    Notes
+    -----
+    Training calls ``forward(pred, y)`` then ``backward(pred, y)`` on the same arrays. For logits
+    with integer labels, ``backward`` then reuses the exponentials of ``forward`` when ``pred`` and
+    ``y`` are the same objects *and* byte for byte unchanged (an in-place edit in between is seen
+    and everything is recomputed), and the label range check and one-hot matrix are reused while
+    the labels are byte for byte those of the previous call. Results never depend on these caches.
     """
 
     def __init__(self, from_logits: bool = True, *, allow_nonfinite: bool = False) -> None:
