@@ -203,6 +203,37 @@ def op_checks(case: Case, model: Any, X: np.ndarray, y: np.ndarray, loss: Any) -
 CHECKS = ("gradient_check", "check_layers", "check_gradients")
 
 
+def judge_model_with_regrad(model: Any, X: np.ndarray, y: np.ndarray, loss: Any,
+                            regrad: bool = True) -> tuple[Any, dict[str, Any]]:
+    """gradient_check's judgement, wired the way ``check/api.py`` is asked to wire it.
+
+    ``Context.regrad`` runs the model's forward and backward at the current contents of the live arrays
+    and returns every gradient (and ``"input"``); ``Context.targets`` lists every live array, so that the
+    multi-kink test (``engine.verify_nearby``) can move them all. Returns the context and the
+    :class:`~verigrad.check.engine.EntryResult` per name.
+    """
+    from verigrad.check.engine import EPS64, Context, Objective, Target, eps_of, judge_entries
+
+    Xe = np.asarray(X, dtype=np.float64).copy()
+    params = model.params()
+
+    def grads() -> dict[str, np.ndarray]:
+        pred = model.forward(Xe)
+        dx = model.backward(loss.backward(pred, y))
+        g = {k: np.asarray(v, dtype=np.float64).copy() for k, v in model.grads().items()}
+        g["input"] = np.asarray(dx, dtype=np.float64).copy()
+        return g
+
+    g0 = grads()
+    targets = [Target(k, v, g0[k], eps_of(v.dtype), eps_of(v.dtype)) for k, v in params.items()]
+    targets.append(Target("input", Xe, g0["input"], EPS64, EPS64))
+    obj = Objective(lambda: float(loss.forward(model.forward(Xe), y)))
+    L0 = obj()
+    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.abs(g).max()) for g in g0.values()),
+                  regrad=grads if regrad else None, targets=targets)
+    return ctx, {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
+
+
 def run(case: Case, checks: tuple[str, ...] = CHECKS) -> dict[str, list[str]]:
     """Run the checks on ``case``; returns the failure lines per check (empty: no false alarm)."""
     model, X, y, loss = build(case)
@@ -230,6 +261,7 @@ def sweep(seeds: range, checks: tuple[str, ...] = CHECKS, verbose: bool = False,
     runs = {c: 0 for c in checks}
     alarms = {c: 0 for c in checks}
     failing: list[tuple[Case, str, list[str]]] = []
+    regrad_fixed = 0  # gradient_check alarms on 'input' that the multi-kink test (api wiring) removes
     for seed in seeds:
         case = draw_case(seed)
         t0 = time.perf_counter()
@@ -238,11 +270,17 @@ def sweep(seeds: range, checks: tuple[str, ...] = CHECKS, verbose: bool = False,
             runs[c] += 1
             if lines:
                 alarms[c] += 1
+                if c == "gradient_check" and all(line.startswith("input:") for line in lines):
+                    model, X, y, loss = build(case)
+                    _, out = judge_model_with_regrad(model, X, y, loss)
+                    if not (out["input"].status == 3).any():
+                        regrad_fixed += 1
+                        lines = lines + ["  (passes with Context.regrad wired: a multi-kink verified at nearby points)"]
                 failing.append((case, c, lines))
         if verbose:
             bad = [c for c, lines in res.items() if lines]
             emit(f"{case.describe():90s} {time.perf_counter() - t0:6.2f} s  {'FALSE ALARM: ' + ', '.join(bad) if bad else 'ok'}")
-    return {"runs": runs, "alarms": alarms, "failing": failing}
+    return {"runs": runs, "alarms": alarms, "failing": failing, "regrad_fixed": regrad_fixed}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -257,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
           f"({time.perf_counter() - t0:.0f} s)")
     for c in CHECKS:
         print(f"  {c:16s} {out['alarms'][c]:3d} false alarms in {out['runs'][c]} correct cases")
+    print(f"  of the gradient_check alarms, {out['regrad_fixed']} pass once check/api.py passes Context.regrad "
+          "(the multi-kink test; engine side done)")
     for case, c, lines in out["failing"]:
         print(f"\n{c} FALSE ALARM, {case.describe()}")
         for line in lines:

@@ -112,29 +112,7 @@ def test_relu_op_at_exact_zeros_and_its_bugs():
     assert not check_gradients(f, wrong_at_kink, x, dy).passed  # outside the one-sided hull
 
 
-def _judge_model_with_regrad(model, X, y, loss, regrad=True):
-    """gradient_check's judgement, wired the way check/api.py is asked to: ``Context.regrad`` runs the
-    model's forward and backward at the current live arrays, ``Context.targets`` lists all of them."""
-    from verigrad.check.engine import EPS64, Context, Objective, Target, eps_of, judge_entries
-
-    Xe = np.asarray(X, dtype=np.float64).copy()
-    params = model.params()
-
-    def grads():
-        pred = model.forward(Xe)
-        dx = model.backward(loss.backward(pred, y))
-        g = {k: np.asarray(v, dtype=np.float64).copy() for k, v in model.grads().items()}
-        g["input"] = np.asarray(dx, dtype=np.float64).copy()
-        return g
-
-    g0 = grads()
-    targets = [Target(k, v, g0[k], eps_of(v.dtype), eps_of(v.dtype)) for k, v in params.items()]
-    targets.append(Target("input", Xe, g0["input"], EPS64, EPS64))
-    obj = Objective(lambda: float(loss.forward(model.forward(Xe), y)))
-    L0 = obj()
-    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.abs(g).max()) for g in g0.values()),
-                  regrad=grads if regrad else None, targets=targets)
-    return ctx, {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
+_judge_model_with_regrad = false_alarms.judge_model_with_regrad
 
 
 @pytest.mark.parametrize("seed", [160, 186])
