@@ -108,6 +108,7 @@ class Activation(Layer):
         """
         if type(x) is not np.ndarray:
             x = np.asarray(x)
+        self._x = self._y = None  # release the last arrays first (a failed forward leaves no stale cache)
         y = self.apply(x)
         self._x = x
         self._y = y

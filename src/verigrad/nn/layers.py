@@ -179,6 +179,7 @@ class Dense(Layer):
         """
         if type(x) is not np.ndarray:
             x = np.asarray(x)
+        self._x = None  # release the last input (memory reuse; a failed forward leaves no stale cache)
         params = self.params
         if x.ndim != 2 or (x.shape[1] != self.n_in and self.n_in is not None):
             raise ValueError(self._shape_message(x))

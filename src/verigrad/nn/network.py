@@ -121,6 +121,7 @@ class NeuralNetwork:
                 f"NeuralNetwork.forward: X contains NaN or inf (first at index {bad}: {X[bad]}); "
                 "pass NeuralNetwork(..., allow_nonfinite=True) to allow it"
             )
+        self.outputs = None  # release the last forward's arrays before allocating this one's
         outputs = []
         x = X
         for layer in self.layers:
