@@ -312,3 +312,16 @@ def test_params_and_grads_names_follow_edits_of_the_layers_list():
     model.forward(np.ones((2, 5)))
     model.backward(np.ones((2, 2)))
     assert list(model.grads()) == ["W_0", "b_0", "W_2", "b_2", "W_3", "b_3"]
+
+
+def test_backward_after_a_failed_forward_does_not_use_the_earlier_forward():
+    """A forward that raised leaves no cache from an earlier forward that backward could silently use."""
+    model = _mlp()
+    model.forward(np.ones((4, 5)))
+    with pytest.raises(ValueError, match=r"expected input of shape \(n_samples, 5\), got \(4, 6\)"):
+        model.forward(np.ones((4, 6)))
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        model.backward(np.ones((4, 3)))
+    layer = model.layers[0]
+    with pytest.raises(RuntimeError, match="backward called before forward"):
+        layer.backward(np.ones((4, 7)))
