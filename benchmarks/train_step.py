@@ -22,7 +22,9 @@ in float32 and float64. Contenders:
 The contenders are interleaved round-robin (the order rotates every repetition), each
 repetition timing a block of steps sized to last a few milliseconds; the table reports
 medians over repetitions and the ratios verigrad/torch and verigrad/hand (< 1: verigrad is
-faster). All three start from the same weights.
+faster), each the median over repetitions of the ratio measured within one repetition (the
+contenders run back to back there, so load from other processes that comes and goes affects
+both sides of a ratio alike). All three start from the same weights.
 
 Targets: verigrad/torch <= 0.25 (smallest shape), <= 0.9 (middle), <= 1.0 (largest);
 verigrad/hand <= 1.25 everywhere.
@@ -222,6 +224,16 @@ def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: floa
 
     ``steps_per_call[name]``: training steps one call of that contender performs (default 1).
     """
+    return {k: statistics.median(v) for k, v in measure_samples(contenders, reps, target_s, steps_per_call).items()}
+
+
+def measure_samples(contenders: dict[str, Callable[[], None]], reps: int, target_s: float,
+                    steps_per_call: dict[str, int] | None = None) -> dict[str, list[float]]:
+    """Microseconds per step of each contender in every repetition (interleaved round-robin).
+
+    Within one repetition all contenders run back to back, so ``samples[a][r] / samples[b][r]``
+    compares them under the same machine load.
+    """
     steps_per_call = steps_per_call or {}
     names = list(contenders)
     inner = {k: block_size(f, target_s) for k, f in contenders.items()}
@@ -237,7 +249,12 @@ def measure(contenders: dict[str, Callable[[], None]], reps: int, target_s: floa
             for _ in range(m):
                 f()
             samples[k].append((time.perf_counter() - t0) / (m * steps_per_call.get(k, 1)) * 1e6)
-    return {k: statistics.median(v) for k, v in samples.items()}
+    return samples
+
+
+def ratio(samples: dict[str, list[float]], a: str, b: str) -> float:
+    """Median over repetitions of ``a / b`` timed in the same repetition (robust to load that comes and goes)."""
+    return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
 
 
 def profile(si: int, dname: str, reps: int, target_s: float) -> None:
@@ -342,11 +359,12 @@ def main(argv: list[str] | None = None) -> int:
                 contenders["torch"] = ts
             if not args.no_fit:
                 contenders["fit"] = make_fit(sizes, X, y, dtype)
-            med = measure(contenders, reps, target_s, {"fit": FIT_BATCHES * FIT_EPOCHS})
-            r_hand = med["verigrad"] / med["hand"]
+            samples = measure_samples(contenders, reps, target_s, {"fit": FIT_BATCHES * FIT_EPOCHS})
+            med = {k: statistics.median(v) for k, v in samples.items()}
+            r_hand = ratio(samples, "verigrad", "hand")
             ok_hand = r_hand <= TARGET_HAND
             if "torch" in med:
-                r_torch = med["verigrad"] / med["torch"]
+                r_torch = ratio(samples, "verigrad", "torch")
                 ok_torch = r_torch <= TARGET_TORCH[si]
                 torch_cells = (f"{med['torch']:.1f}", f"{r_torch:.3f}",
                                f"<= {TARGET_TORCH[si]} {'ok' if ok_torch else 'MISSED'}")
