@@ -639,9 +639,4 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
     if opts.error_cutoff is not None:
         for _, _, rep in results:
             _apply_cutoff(rep, float(opts.error_cutoff))
-    report = LayersReport(results)
-    if opts.verbose:
-        print(report)  # asked for with verbose=True
-    if opts.raise_on_failure:
-        report.raise_if_failed()
-    return report
+    return _finish(LayersReport(results), replace(opts, error_cutoff=None))  # the cutoff applies per layer

@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
@@ -57,12 +57,7 @@ def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray
             arr = live[k]
             g = np.abs(np.asarray(grads[k], dtype=np.float64)).ravel()
             i = int(np.argmax(g)) if g.size else 0
-            old = arr.flat[i]
-            arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
-            try:
-                moved = to_scalar(loss_value(), "loss")[0]
-            finally:
-                arr.flat[i] = old
+            moved = _nudged(arr, i, lambda: to_scalar(loss_value(), "loss")[0])
             if moved == base:
                 return None
         report = _check_live_params(live, grads, loss_value, opts, notes, eval64=frozenset(low))
@@ -116,13 +111,7 @@ def _upcast(model: Any, params: Mapping[str, np.ndarray], analytic: dict[str, An
                 continue
             i = int(np.argmax(g))
             arr = lp[k]
-            old = arr.flat[i]
-            arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
-            try:
-                changed = loss() != l0
-            finally:
-                arr.flat[i] = old
-            if not changed:
+            if _nudged(arr, i, loss) == l0:
                 ok = False
                 break
     if not ok:
@@ -135,3 +124,16 @@ def _undo_upcast(swaps: list[tuple[dict, str, np.ndarray]]) -> None:
     """Put the original parameter arrays back into their ``layer.params`` dicts."""
     for lp, k, v in swaps:
         lp[k] = v
+
+
+def _nudged(arr: np.ndarray, i: int, evaluate: Callable[[], Any]) -> Any:
+    """``evaluate()`` with ``arr.flat[i]`` moved by ``1e-3 * max(1, |arr.flat[i]|)``, put back afterwards.
+
+    Tells whether the loss reads the array ``arr`` (the upcast copies must be the arrays it reads).
+    """
+    old = arr.flat[i]
+    arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
+    try:
+        return evaluate()
+    finally:
+        arr.flat[i] = old
