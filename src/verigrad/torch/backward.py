@@ -155,17 +155,8 @@ def _grads_by_backward(outs: list[torch.Tensor], g_ts: list[torch.Tensor], targe
                        fn: Any) -> list[torch.Tensor | None]:
     """The gradients of ``targets`` by ``torch.autograd.backward`` (for code ``torch.autograd.grad`` refuses),
     with the ``.grad`` of every leaf it may write into (the graph's, the tensors ``fn`` holds) restored."""
-    glob = getattr(fn, "__globals__", None) or {}
-    cells = {}
-    code = getattr(fn, "__code__", None)
-    if code is not None:
-        for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
-            try:
-                cells[name] = cell.cell_contents
-            except ValueError:
-                pass
-    held = [cells.get(n, glob.get(n)) for n in _held_grad_tensors(fn)]
-    leaves = _graph_leaves(outs) + [t.analytic for t in targets] + [h for h in held if isinstance(h, torch.Tensor)]
+    held = list(_held_grad_tensors(fn).values())
+    leaves = _graph_leaves(outs) + [t.analytic for t in targets] + held
     saved = {id(v): (v, v.grad) for v in leaves}
     try:
         for v, _ in saved.values():

@@ -37,11 +37,11 @@ from verigrad.torch.tensors import (
     _make_dLdfs,
     _max_change,
     _numeric_copy,
-    _out_numpy,
     _outputs,
     _same_values,
     _selecting,
     _Target,
+    _to_numpy,
     _upcasting,
     _vjp,
 )
@@ -308,7 +308,7 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
             if pname in input_names:
                 raise ValueError(f"parameter name {pname!r} collides with an input name; pass names=")
             param_names.append(pname)
-    held = _held_grad_tensors(fn)
+    held = list(_held_grad_tensors(fn))
     held += [
         f"inside {input_names[i]}, a {type(x).__name__}" for i, x in enumerate(inputs)
         if not is_tensor[i] and any(isinstance(o, torch.Tensor) and o.requires_grad for _, o in _flatten(x))
@@ -525,8 +525,8 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
     def out_np(res: Any) -> np.ndarray:
         got_outs, _ = _outputs(res, "at a perturbed point", complex_ok=True)
         if not multi:
-            return _out_numpy(got_outs[0])
-        return _concat([_out_numpy(o) for o in got_outs])
+            return _to_numpy(got_outs[0])
+        return _concat([_to_numpy(o) for o in got_outs])
 
     g_np = _concat(g_list) if multi else g_list[0]
 

@@ -62,26 +62,26 @@ def _held_modules(fn: Any, depth: int = 0) -> list[torch.nn.Module]:
     return list(unique.values())
 
 
-def _held_grad_tensors(fn: Any) -> list[str]:
-    """Names of the tensors requiring grad that ``fn`` uses without receiving them: its closure variables
+def _held_grad_tensors(fn: Any) -> dict[str, torch.Tensor]:
+    """The tensors requiring grad that ``fn`` uses without receiving them, by name: its closure variables
     and the global names its code uses (``lambda x: x @ W`` with a global ``W``). They are not checked."""
     code = getattr(fn, "__code__", None)
     if code is None or isinstance(fn, torch.nn.Module):
-        return []
-    found = []
+        return {}
+    found: dict[str, torch.Tensor] = {}
     for name, cell in zip(code.co_freevars, getattr(fn, "__closure__", None) or ()):
         try:
             value = cell.cell_contents
         except ValueError:  # an empty cell
             continue
         if isinstance(value, torch.Tensor) and value.requires_grad:
-            found.append(name)
+            found[name] = value
     glob = getattr(fn, "__globals__", None)
     if isinstance(glob, dict):
         for name in code.co_names:
             value = glob.get(name)
             if isinstance(value, torch.Tensor) and value.requires_grad and name not in found:
-                found.append(name)
+                found[name] = value
     return found
 
 

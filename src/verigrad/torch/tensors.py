@@ -50,11 +50,18 @@ def _max_change(before: torch.Tensor, after: torch.Tensor) -> float:
 
 
 def _to_numpy(t: torch.Tensor) -> np.ndarray:
-    """A NumPy copy of ``t`` (bfloat16, which NumPy lacks, becomes float32)."""
-    t = t.detach().cpu()
+    """A fresh NumPy copy of ``t``, never aliasing it (bfloat16, which NumPy lacks, becomes float32).
+
+    Also the conversion of every output the numerical side evaluates: no call is made that is not needed.
+    """
+    t = t.detach()
     if t.dtype == torch.bfloat16:
         t = t.float()
-    return t.resolve_conj().resolve_neg().numpy().copy()
+    if t.device.type != "cpu":
+        t = t.cpu()
+    if t.is_conj() or t.is_neg():
+        t = t.resolve_conj().resolve_neg()
+    return t.numpy().copy()
 
 
 def _grad_numpy(g: torch.Tensor | None, like: torch.Tensor, name: str, notes: list[str]) -> np.ndarray:
@@ -157,18 +164,6 @@ def _make_dLdf(
     # very same upstream gradient.
     g_t = torch.from_numpy(np.array(g, dtype=np.float64, order="C")).to(out.dtype)
     return g_t.to(torch.float64).numpy().copy()
-
-
-def _out_numpy(f: torch.Tensor) -> np.ndarray:
-    """A fresh NumPy copy of the output (never aliasing an input the checker perturbs)."""
-    f = f.detach()
-    if f.dtype == torch.bfloat16:
-        f = f.float()
-    if f.device.type != "cpu":
-        f = f.cpu()
-    if f.is_conj() or f.is_neg():
-        f = f.resolve_conj().resolve_neg()
-    return f.numpy().copy()
 
 
 _COARSE_FLOATS = (torch.float32, torch.float16, torch.bfloat16)
