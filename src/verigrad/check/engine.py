@@ -8,7 +8,9 @@ that reads the live arrays and returns a scalar.
 The per-entry judgement (see ``docs/checker.md``) is
 
 1. a primary estimate ``n_i`` (central differences, complex step or Richardson extrapolation) and its
-   error estimate ``err_i`` (rounding of the loss differences, ``C_ROUND * eps_eval * |L|_scale / h_i``);
+   error estimate ``err_i`` (rounding of the loss differences, ``C_ROUND * eps_eval * |L|_scale / h_i``,
+   where ``|L|_scale`` is at least ``q_i / eps_eval``, ``q_i`` the quantum of the computed changes of
+   ``L``: :func:`value_grid`, which sees sums that cancel);
 2. the tolerance ``tol_i = err_i + C_ANALYTIC * eps_analytic * (|n_i| + ||n||_inf)`` (round-off of the
    analytic gradient in its own dtype);
 3. entries with ``|a_i - n_i| > tol_i`` ("suspicious") are re-estimated at step ``2h``; the Richardson
@@ -17,13 +19,18 @@ The per-entry judgement (see ``docs/checker.md``) is
    ``GROSS_REL``, one-sided derivatives that scale smoothly with the step, a change of ``L`` that is not
    a plateau, and far beyond the noise of ``L`` screened once per tensor) fails here: about 4
    evaluations per entry. The other suspicious entries are also estimated at ``h/2`` (the spread of the
-   Richardson combinations measures truncation and noise, and the gross test is repeated with it);
-   the noise of ``L`` is measured (ECnoise) on the few entries closest to passing, and on the others
-   only where it could change the verdict;
+   Richardson combinations measures truncation and noise, and the gross test is repeated with it;
+   where ``L''`` jumps at ``x`` the central difference converges linearly and the linear
+   extrapolation ``2 n(h/2) - n(h)`` is used instead); the noise of ``L`` is measured (ECnoise) on the
+   few entries closest to passing, and on the others only where it could change the verdict;
 4. entries that still disagree are retried at a much smaller step (a kink merely *near* ``x`` disappears)
    and, if they still disagree, their one-sided derivatives at two small steps are compared: a gap that
    persists as the step shrinks is a kink, and an analytic value inside the one-sided hull is a valid
-   subgradient (status ``KINK``, passes). Everything else fails.
+   subgradient (status ``KINK``, passes). Outside the hull, where the caller can recompute the analytic
+   gradient (``Context.regrad``), the entry may sit on a multi-kink (several units on their kinks at
+   once: backprop returns an element of a conservative field, not necessarily a subgradient): it passes
+   as ``KINK`` when the gradient code is verified at nearby points (:func:`verify_nearby`). Everything
+   else fails.
 """
 
 from __future__ import annotations
