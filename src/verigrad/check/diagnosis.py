@@ -7,7 +7,8 @@ kind                      meaning                                               
 ========================  ==========================================================  =======
 ``ok``                    every entry agrees within the error estimate                 yes
 ``kink``                  some entries sit at kinks; the analytic value is a valid     yes
-                          subgradient (between the one-sided derivatives)
+                          subgradient (between the one-sided derivatives), or at a
+                          multi-kink the code is verified at nearby points
 ``precision``             differences explained by the dtype's round-off only          yes
 ``scale``                 ``a ~ c * n`` for one factor ``c`` (``N``, ``1/N``, 2, 1/2)  no
 ``sign``                  ``a ~ -n``                                                   no
@@ -157,7 +158,9 @@ def diagnose(
             return Diagnosis(
                 "kink",
                 f"{len(ix)} entr{'y' if len(ix) == 1 else 'ies'} at a kink (non-differentiable point: "
-                f"{shown}); the analytic value lies between the one-sided derivatives, a valid subgradient",
+                f"{shown}); the analytic value lies between the one-sided derivatives, a valid subgradient "
+                "(or, where several units sit on their kinks at once, the gradient code was verified at "
+                "nearby points: see the notes)",
                 {"kinks": ix},
             )
         if (status == PRECISION).any():
