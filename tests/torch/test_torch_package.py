@@ -5,8 +5,6 @@ from __future__ import annotations
 import importlib
 import pickle
 import pkgutil
-import subprocess
-import sys
 
 import pytest
 
@@ -46,11 +44,3 @@ def test_each_module_imports_the_real_torch(name):
 def test_modules_listed():
     assert {"checking", "tensors", "backward", "safety", "findings", "convert", "compare"} <= set(SUBMODULES)
 
-
-def test_import_verigrad_torch_from_a_fresh_interpreter_resolves_torch():
-    code = ("import sys, verigrad.torch as vt, verigrad.torch.checking as c; "
-            "assert c.torch is sys.modules['torch'] and hasattr(c.torch, 'autograd'); "
-            "assert 'verigrad' not in c.torch.__file__; print('ok')")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "ok"
