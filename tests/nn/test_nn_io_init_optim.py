@@ -394,3 +394,21 @@ def test_sgd_step_equals_lr_times_grad_and_follows_lr_changes(dtype):
     opt.step(mixed)
     for k, v in params.items():
         np.testing.assert_array_equal(v, expected[k].astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_sgd_blockwise_update_of_large_parameters_is_bit_identical(dtype):
+    """Parameters large enough for the block-by-block update give exactly p - lr * g (also a
+    parameter whose size is not a multiple of the block, and non-contiguous gradients)."""
+    rng = np.random.default_rng(7)
+    params = {"W": rng.standard_normal((301, 331)).astype(dtype), "b": rng.standard_normal(70001).astype(dtype),
+              "V": rng.standard_normal((300, 250)).astype(dtype)}
+    opt = SGD(params, lr=0.0123)
+    grads = {"W": rng.standard_normal((301, 331)).astype(dtype), "b": rng.standard_normal(70001).astype(dtype),
+             "V": rng.standard_normal((250, 300)).astype(dtype).T}  # Fortran order: the plain update
+    expected = {k: v - 0.0123 * grads[k] for k, v in params.items()}
+    before = {k: id(v) for k, v in params.items()}
+    opt.step(grads)
+    for k, v in params.items():
+        assert id(v) == before[k] and v.dtype == dtype
+        np.testing.assert_array_equal(v, expected[k])
