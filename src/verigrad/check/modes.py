@@ -166,12 +166,15 @@ def _signs(rng: np.random.Generator, n: int) -> np.ndarray:
     return np.unpackbits(np.frombuffer(rng.bytes((n + 7) // 8), dtype=np.uint8), count=n).view(np.bool_)
 
 
-def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scale: float) -> tuple[float, float, float]:
+def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scale: float,
+                 restore: bool = True) -> tuple[float, float, float]:
     """``L(x + s v) - L(x - s v)``, ``a . delta`` and a tolerance.
 
     ``v`` is +-1 per entry (``signs`` True: +1); ``delta`` is the difference of the values actually
     written (in the live dtype). The step is ``base_step * max(1, rms(x)) * scale`` per part. Every pass
-    over the entries is a vectorised whole-array operation (flat views, preallocated buffers).
+    over the entries is a vectorised whole-array operation (flat views, preallocated buffers). With
+    ``restore=False`` the saved entries are written back only if the loss raises (the caller restores
+    them after a series of directions: each direction overwrites every entry of its parts anyway).
     """
     obj = ctx.objective
     try:
@@ -196,7 +199,11 @@ def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scal
                 part.write(part.buf)
                 np.subtract(part.other, part.read(part.buf), out=part.other)
         lm = obj()
-    finally:
+    except BaseException:
+        for part in parts:
+            part.restore()
+        raise
+    if restore:
         for part in parts:
             part.restore()
     dnum = lp - lm
@@ -218,7 +225,7 @@ def _directional(parts: list[_Part], signs: list[np.ndarray], ctx: Context, scal
 
 
 def direction_test(parts_idx: list[tuple[Target, np.ndarray]] | list[_Part], ctx: Context,
-                   rng: np.random.Generator) -> DirectionalResult:
+                   rng: np.random.Generator, restore: bool = True) -> DirectionalResult:
     """One Rademacher direction over ``parts_idx``; a failure is confirmed at half the step.
 
     The error ``e(s) = dnum - dana`` of a correct gradient shrinks like ``s**3`` (relative ``s**2``) or
@@ -229,11 +236,11 @@ def direction_test(parts_idx: list[tuple[Target, np.ndarray]] | list[_Part], ctx
     n_total = sum(p.n for p in parts)
     scale = 1.0 / math.sqrt(max(n_total, 1))
     signs = [_signs(rng, p.n) for p in parts]
-    dnum, dana, tol = _directional(parts, signs, ctx, scale)
+    dnum, dana, tol = _directional(parts, signs, ctx, scale, restore)
     err = abs(dnum - dana)
     if not (err > tol) and math.isfinite(dnum):
         return DirectionalResult(dnum, dana, tol, True)
-    dnum2, dana2, tol2 = _directional(parts, signs, ctx, scale / 2)
+    dnum2, dana2, tol2 = _directional(parts, signs, ctx, scale / 2, restore)
     err2 = abs(dnum2 - dana2)
     persistent = err2 > tol2 and err2 * 2 > 0.5 * err
     passed = math.isfinite(dnum) and not persistent
@@ -244,7 +251,11 @@ def fast_check(targets: list[Target], ctx: Context, rng: np.random.Generator, n_
                use_fast: bool = True) -> dict[str, tuple[Optional[EntryResult], list[DirectionalResult]]]:
     """Fast mode. Returns per target (entry results if it was localised and checked, directional results)."""
     prepared = [_Part(t) for t in targets if t.live.size]
-    results = [direction_test(prepared, ctx, rng) for _ in range(n_directions)]
+    try:
+        results = [direction_test(prepared, ctx, rng, restore=False) for _ in range(n_directions)]
+    finally:
+        for part in prepared:  # once, after the series of directions (bit for bit)
+            part.restore()
     out: dict[str, tuple[Optional[EntryResult], list[DirectionalResult]]] = {
         t.name: (None, results) for t in targets
     }
