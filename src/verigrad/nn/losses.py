@@ -349,6 +349,8 @@ class CrossEntropyLoss(Loss):
     ``y`` are the same objects *and* byte for byte unchanged (an in-place edit in between is seen
     and everything is recomputed), and the label range check and one-hot matrix are reused while
     the labels are byte for byte those of the previous call. Results never depend on these caches.
+    On that path the gradient is computed class-major and returned in Fortran order (a transposed
+    view of a fresh array, owned by the caller).
     """
 
     def __init__(self, from_logits: bool = True, *, allow_nonfinite: bool = False) -> None:
