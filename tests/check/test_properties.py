@@ -148,3 +148,19 @@ def test_cancelling_sum_rounding_is_explained_and_a_small_error_still_caught(see
     g[j] *= 1 + 1e-6
     rep = check_params(loss, {"x": x}, {"x": g})
     assert not rep.passed and rep["x"].status[j] == 3
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(sorted(ELEMENTWISE)), arrays(np.float64, shapes, elements=values), st.integers(0, 2**31 - 1))
+def test_small_relative_error_in_one_entry_is_caught(name, x, seed):
+    # the linear (first-order) extrapolation, the value resolution and the noise measurement must not
+    # absorb a 1e-6 relative error in float64 on smooth functions
+    f, df = ELEMENTWISE[name]
+    dy = np.random.default_rng(seed).uniform(0.5, 1.5, x.shape)
+    g = df(x) * dy
+    j = int(np.argmax(np.abs(g)))
+    if abs(g.flat[j]) < 1e-3:
+        return  # nothing large enough to perturb meaningfully
+    g.flat[j] *= 1 + 1e-6
+    rep = check_gradients(f, g, x, dy, method="central", probe=False)
+    assert not rep.passed and rep.status.flat[j] == 3

@@ -896,9 +896,13 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 g12_ = s12.gap(ctx.L0)
                 rough_ = np.maximum(np.abs(g1[rest] - 2 * g12_), rough_a[rest])
                 linear_gap = rough_ <= FIRST_ORDER_ROUGH * g1[rest] + 4 * _rounding(eps_e, ls[ib], w12)
-                first = (np.isfinite(spread1) & np.isfinite(r1_b) & (FIRST_ORDER_MARGIN * spread1 < spread)
-                         & linear_gap & (method != "complex"))
             base_r = 0.5 * _rounding(eps_e, ls[ib], w12 * 2)
+            with np.errstate(invalid="ignore", over="ignore"):
+                # the linear model fits far better, or fits to within its own rounding while the h**2
+                # model leaves a residue several times larger
+                floor1 = 4 * FIRST_ORDER_ROUNDING * base_r
+                better_fit = (FIRST_ORDER_MARGIN * spread1 < spread) | ((spread1 <= floor1) & (spread > 4 * spread1))
+                first = (np.isfinite(spread1) & np.isfinite(r1_b) & better_fit & linear_gap & (method != "complex"))
             if first.any():
                 fi = ib[first]
                 n[fi] = r1_b[first]
