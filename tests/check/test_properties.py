@@ -164,3 +164,17 @@ def test_small_relative_error_in_one_entry_is_caught(name, x, seed):
     g.flat[j] *= 1 + 1e-6
     rep = check_gradients(f, g, x, dy, method="central", probe=False)
     assert not rep.passed and rep.status.flat[j] == 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(2, 40), st.integers(2, 12))
+def test_linear_loss_never_takes_the_linear_extrapolation(seed, n, m):
+    # L = sum((X @ W) * dy) is linear in W: its one-sided gaps are pure rounding, so the first-order
+    # model (for a jump of L'') must never be chosen, and the check passes
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 8)) * rng.uniform(0.1, 10)
+    W = rng.standard_normal((8, m))
+    dy = rng.standard_normal((n, m))
+    rep = check_params(lambda: float(np.sum((X @ W) * dy)), {"W": W}, {"W": X.T @ dy})
+    assert rep.passed, str(rep)
+    assert not any("first-order" in note for note in rep["W"].notes)

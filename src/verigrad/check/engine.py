@@ -895,7 +895,9 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 # gap); a kink of L' itself within the steps (a ReLU input within 2h of 0) does not scale
                 g12_ = s12.gap(ctx.L0)
                 rough_ = np.maximum(np.abs(g1[rest] - 2 * g12_), rough_a[rest])
-                linear_gap = rough_ <= FIRST_ORDER_ROUGH * g1[rest] + 4 * _rounding(eps_e, ls[ib], w12)
+                rnd = _rounding(eps_e, ls[ib], w12)
+                # (the gap itself resolved well above rounding: a linear L has a gap of pure noise)
+                linear_gap = (rough_ <= FIRST_ORDER_ROUGH * g1[rest] + 4 * rnd) & (g1[rest] > 16 * rnd)
             base_r = 0.5 * _rounding(eps_e, ls[ib], w12 * 2)
             with np.errstate(invalid="ignore", over="ignore"):
                 # the linear model fits far better, or fits to within its own rounding while the h**2
