@@ -58,7 +58,7 @@ GROSS_REL = 1e-2
 #: in the step (a kink or noise between ``x - 2h`` and ``x + 2h``) still below ``|a - n|``
 GROSS_SMOOTH = 100.0
 #: the h-linear extrapolation replaces the h**2 one when its spread is this many times smaller
-FIRST_ORDER_MARGIN = 8.0
+FIRST_ORDER_MARGIN = 2.0
 #: ... and where the one-sided gaps scale linearly with the step to within this fraction of the gap
 FIRST_ORDER_ROUGH = 0.1
 #: rounding of ``2 n(h/2) - n(h)`` relative to that of ``(4 n(h/2) - n(h)) / 3`` (2.5 versus 5/3 times the
@@ -900,15 +900,17 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 linear_gap = (rough_ <= FIRST_ORDER_ROUGH * g1[rest] + 4 * rnd) & (g1[rest] > 16 * rnd)
             base_r = 0.5 * _rounding(eps_e, ls[ib], w12 * 2)
             with np.errstate(invalid="ignore", over="ignore"):
-                # the linear model fits far better, or fits to within its own rounding while the h**2
-                # model leaves a residue several times larger
-                floor1 = 4 * FIRST_ORDER_ROUNDING * base_r
-                better_fit = (FIRST_ORDER_MARGIN * spread1 < spread) | ((spread1 <= floor1) & (spread > 4 * spread1))
+                # the linear model fits clearly better (under it, the h**2 model leaves a residue of
+                # (L''+ - L''-) h / 12; under the h**2 model, the linear one leaves 1.5 K h**2)
+                better_fit = FIRST_ORDER_MARGIN * spread1 < spread
                 first = (np.isfinite(spread1) & np.isfinite(r1_b) & better_fit & linear_gap & (method != "complex"))
             if first.any():
                 fi = ib[first]
                 n[fi] = r1_b[first]
-                spread[first] = spread1[first]
+                # the spread that enters the tolerance: the linear fit's, but where the h**2 fit's spread
+                # is itself at rounding level (a choice made on noisy spreads), not below a quarter of it
+                floor = np.minimum(spread, 4 * FIRST_ORDER_ROUNDING * base_r) / 4
+                spread[first] = np.maximum(spread1, floor)[first]
                 base_r[first] *= FIRST_ORDER_ROUNDING  # 2 n(h/2) - n(h) amplifies rounding more
                 d_s[rest[first]] = np.abs(a[fi] - n[fi])
                 notes_first.append(int(first.sum()))
