@@ -903,6 +903,8 @@ def judge_entries(target: Target, ctx: Context, idx: np.ndarray, use_fast: bool 
                 # the linear model fits clearly better (under it, the h**2 model leaves a residue of
                 # (L''+ - L''-) h / 12; under the h**2 model, the linear one leaves 1.5 K h**2)
                 better_fit = FIRST_ORDER_MARGIN * spread1 < spread
+                # ... and the estimates differ well above rounding (otherwise both fits only see noise)
+                better_fit &= np.abs(c2[rest] - ch[rest]) > 2 * rnd
                 first = (np.isfinite(spread1) & np.isfinite(r1_b) & better_fit & linear_gap & (method != "complex"))
             if first.any():
                 fi = ib[first]
