@@ -27,6 +27,14 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: products of at least this many multiply-adds (n_samples * n_in * n_out) use ``np.matmul``,
+#: smaller ones ``np.dot``. Both call the same BLAS gemm for float arrays, but ``np.dot`` has less
+#: per-call overhead (about 0.3 us: it wins on tiny layers) while ``np.matmul`` is faster on large
+#: ones, notably for the transposed operands of the backward pass (one thread, 256x1024 @ 1024x1024:
+#: ``x.T @ dz`` 8.4 ms instead of 9.7 ms in float64, 4.0 instead of 4.3 in float32).
+_MATMUL_MIN_WORK = 1 << 18
+
+
 def _check_size(value: Any, argument: str) -> int | None:
     if value is None:
         return None
@@ -191,7 +199,8 @@ class Dense(Layer):
         W = params["W"]
         if W.shape != (self.n_in, self.n_out):
             raise ValueError(self._weight_message(W))
-        z = np.dot(x, W)  # = x @ W for 2-D arrays, with less per-call overhead than the matmul ufunc
+        # = x @ W; np.dot has less per-call overhead, np.matmul is faster on large products
+        z = np.matmul(x, W) if x.shape[0] * W.size >= _MATMUL_MIN_WORK else np.dot(x, W)
         if z.dtype.kind == "f":
             z += params["b"]
         else:
@@ -245,7 +254,9 @@ class Dense(Layer):
             )
         dz = self.activation.backward(dy) if self.activation is not None else dy
         grads = self.grads
-        grads["W"] = np.dot(x.T, dz)
+        W = self.params["W"]
+        mm = np.matmul if x.shape[0] * W.size >= _MATMUL_MIN_WORK else np.dot  # see _MATMUL_MIN_WORK
+        grads["W"] = mm(x.T, dz)
         # db = sum over samples, as ones @ dz: BLAS is faster than a column reduction (cached ones)
         ones = self._ones
         if ones is None or ones.shape[0] != dz.shape[0] or ones.dtype is not dz.dtype:
@@ -253,7 +264,7 @@ class Dense(Layer):
         grads["b"] = np.dot(ones, dz)
         if not input_grad:
             return None
-        return np.dot(dz, self.params["W"].T)
+        return mm(dz, W.T)
 
     def forward_with_param(self, name: str, x: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """Return ``f(value) -> forward(x)`` computed with ``params[name]`` replaced by ``value``.
