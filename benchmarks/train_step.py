@@ -257,6 +257,40 @@ def ratio(samples: dict[str, list[float]], a: str, b: str) -> float:
     return statistics.median(x / y for x, y in zip(samples[a], samples[b]))
 
 
+def blas_products(model: NeuralNetwork, X: np.ndarray) -> tuple[list[Callable[[], object]], list[Callable[[], object]]]:
+    """The matrix products of one training step (input_grad=False), as NumPy and as torch calls.
+
+    Needs a forward and a backward of ``model`` done (reads ``outputs`` and ``output_grads``). Per
+    Dense layer ``i`` with input ``a`` and output gradient ``dz`` (np.matmul): ``a @ W``, ``a.T @ dz`` and, except
+    for the first layer, ``dz @ W.T``; torch gets the same products in nn.Linear's layout (weight
+    ``Wt = W.T`` stored (out, in)): ``a @ Wt.T`` (its addmm), ``dz.T @ a`` and ``dz @ Wt``. The torch
+    list is empty when torch is missing.
+    """
+    dense = [i for i, layer in enumerate(model.layers) if isinstance(layer, Dense)]
+    triples = []
+    for i in dense:
+        a = X if i == 0 else model.outputs[i - 1]
+        triples.append((i, a, model.layers[i].params["W"], model.output_grads[i]))
+    mm = np.matmul
+    np_calls: list[Callable[[], object]] = []
+    for i, a, W, dz in triples:
+        np_calls += [lambda a=a, W=W: mm(a, W), lambda a=a, dz=dz: mm(a.T, dz)]
+        if i:
+            np_calls.append(lambda dz=dz, W=W: mm(dz, W.T))
+    torch_calls: list[Callable[[], object]] = []
+    try:
+        import torch
+    except ImportError:
+        return np_calls, torch_calls
+    for i, a, W, dz in triples:
+        ta, tdz = torch.from_numpy(np.ascontiguousarray(a)), torch.from_numpy(np.ascontiguousarray(dz))
+        tW = torch.from_numpy(np.ascontiguousarray(W.T))
+        torch_calls += [lambda ta=ta, tW=tW: ta @ tW.t(), lambda ta=ta, tdz=tdz: tdz.t() @ ta]
+        if i:
+            torch_calls.append(lambda tdz=tdz, tW=tW: tdz @ tW)
+    return np_calls, torch_calls
+
+
 def profile(si: int, dname: str, reps: int, target_s: float) -> None:
     """Print where a verigrad step spends its time (each phase timed alone, interleaved, medians)."""
     sizes, batch = SHAPES[si]
@@ -276,6 +310,11 @@ def profile(si: int, dname: str, reps: int, target_s: float) -> None:
     phases: dict[str, Callable[[], object]] = {
         "verigrad step (total)": step,
         "hand-written step (total)": make_hand(weights, X, y, dtype),
+    }
+    torch_step = make_torch(weights, X, y, dtype, blas_threads())
+    if torch_step is not None:
+        phases["torch step (total)"] = torch_step
+    phases |= {
         "model.forward": lambda: model.forward(X),
         "  np.isfinite(X).all() for comparison (verigrad remembers a small checked X)": lambda: np.isfinite(X).all(),
         "loss.forward": lambda: loss.forward(pred, y),
@@ -289,6 +328,12 @@ def profile(si: int, dname: str, reps: int, target_s: float) -> None:
     phases["opt.step(grads)"] = lambda: opt.step(grads)
     if hasattr(opt, "_check_grads"):
         phases["  of which opt._check_grads"] = lambda: opt._check_grads(grads)
+    # the BLAS floor: the matrix products of one training step alone, np.matmul (NumPy's BLAS, as
+    # Dense computes them on large layers) and torch (as nn.Linear's autograd, weight stored (out, in))
+    products = blas_products(model, X)
+    phases["matrix products of a step alone, NumPy"] = lambda: [f() for f in products[0]]
+    if products[1]:
+        phases["the same products, torch (its BLAS)"] = lambda: [f() for f in products[1]]
     med = measure(phases, reps, target_s)  # type: ignore[arg-type]
     print(f"### profile: {'-'.join(map(str, sizes))}, batch {batch}, {dname}")
     print()
