@@ -166,3 +166,41 @@ def test_loss_with_hidden_state_is_nondeterministic_even_if_numbers_agree():
     assert rep.diagnosis.kind == "nondeterministic"
     assert rep.global_diagnosis.details["first"] != rep.global_diagnosis.details["last"]
     assert all(r.diagnosis.kind == "nondeterministic" for r in rep.values())
+
+
+def _state(model) -> dict:
+    """Every ndarray a model and its layers hold (parameters, gradients, forward and backward caches)."""
+    out = {}
+    for owner, obj in [("model", model)] + [(f"layer{i}", lay) for i, lay in enumerate(model.layers)]:
+        for k, v in vars(obj).items():
+            items = v.items() if isinstance(v, dict) else enumerate(v) if isinstance(v, list) else [("", v)]
+            for kk, vv in items:
+                if isinstance(vv, np.ndarray):
+                    out[f"{owner}.{k}[{kk}]"] = (vv.dtype, vv.shape, vv.tobytes())
+    return out
+
+
+def test_multikink_regrad_leaves_params_grads_and_caches_bit_identical():
+    # rows of spirals at (0, 0) with zero biases: dL/dX is verified at nearby points, where the checker
+    # runs the model's backward pass (regrad); afterwards nothing of the model may have changed
+    from verigrad import nn
+    from verigrad.data import make_spirals
+
+    X, y = make_spirals(16, seed=0)
+    X, y = X[:16], y[:16]
+    X[:3] = 0.0
+    r = np.random.default_rng(0)
+    model = nn.NeuralNetwork([nn.Dense(2, 8, seed=int(r.integers(0, 2**31 - 1))), nn.ReLU(),
+                              nn.Dense(8, 3, seed=int(r.integers(0, 2**31 - 1)))])
+    loss = nn.CrossEntropyLoss()
+    model.backward(loss.backward(model.forward(X), y))
+    before = _state(model)
+    X0 = X.copy()
+    rep = gradient_check(model, X, y, loss, seed=0)
+    assert rep.passed, str(rep)
+    assert any("multi-kink" in note for note in rep["input"].notes), rep["input"].notes  # regrad ran
+    after = _state(model)
+    assert set(after) == set(before)
+    for k in before:
+        assert after[k] == before[k], k
+    assert X.tobytes() == X0.tobytes()

@@ -159,10 +159,11 @@ def _check_live_x(fn: _TupleOutput, grad: Any, x: np.ndarray, opts: Options,
         o = _output(fn(keep.copy()), "")
         return float(np.sum(np.real(o).astype(np.float64) * G))
 
-    g = grad(keep.copy()) if callable(grad) else grad
+    # a callable grad is re-evaluated at the current x (nearby points of the multi-kink test)
+    g: Any = (lambda: {name: grad(x.copy())}) if callable(grad) else {name: grad}
     sub = {f: getattr(opts, f) for f in ("method", "mode", "eps", "atol", "rtol", "k", "seed", "rng",
                                            "batch_size", "directions")}
-    rep = check_params(loss, {name: x}, {name: g}, **sub)[name]
+    rep = check_params(loss, {name: x}, g, **sub)[name]
     rep.notes.append(
         f"fn ignores its argument and reads the array {name} itself (like lambda W: net.loss(X, y)[0]): "
         f"{name} was perturbed in place and restored bit for bit")
@@ -187,11 +188,14 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any = None, **opti
         except those that ``loss()`` replaces by new arrays (forward caches such as ``net.z1``).
         Parameter objects with ``.data`` (an ndarray) and ``.grad`` (a NumPy autograd framework's
         ``model.parameters()``) stand for their ``.data`` arrays.
-    grads : mapping of str to ndarray, list of ndarray, or object; optional for parameter objects
+    grads : mapping of str to ndarray, list of ndarray, object, or callable; optional for parameter objects
         The claimed ``dL/dparam``, in the form of ``params``: the same names (or ``dW1``, ``grad_W1``,
         ``W1_grad``... for ``W1``), the same order for lists; for an object, its attributes so named
         (``net.dW1``; ``grads`` may be the same object as ``params``). Shapes must match, except for
-        axes of length 1 (a ``(1, D)`` bias with a ``(D,)`` gradient).
+        axes of length 1 (a ``(1, D)`` bias with a ``(D,)`` gradient). A zero-argument function
+        returning them at the current live parameters lets the checker recompute them at nearby points
+        (the multi-kink test, for ReLU networks with several units at their kinks at once); so does a
+        ``loss()`` returning ``(loss, grads)``.
     **options
         As for :func:`check_gradients` (``method``, ``mode``, ``k``, ``seed``, ``eps``, ``atol``, ``rtol``,
         ``batch_size``, ``raise_on_failure``). The round-off of both sides is judged by the coarser of
@@ -211,6 +215,10 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any = None, **opti
             f"requires {required}: wrap the call, e.g. check_params(lambda: model.compute_loss(model.forward(X), y), "
             "params, grads)")
     loss_value = _LossValue(loss)
+    grad_fn: Optional[Callable[[], Any]] = None
+    if _is_grad_function(grads):
+        grad_fn = grads
+        grads = grad_fn()
     same = grads is params and not isinstance(params, (Mapping, list, tuple, np.ndarray))
     params, grads, tensor_note = _unwrap_tensors(params, grads)
     container = params
@@ -224,13 +232,46 @@ def check_params(loss: Callable[[], Any], params: Any, grads: Any = None, **opti
         if not isinstance(p, np.ndarray):
             raise TypeError(f"params[{nm!r}] must be a live NumPy array (perturbed in place); got {type(p).__name__}")
         _float_array(p, f"params[{nm!r}]")
-    report = _check_live_params(params, grads, loss_value, opts, notes)
+    regrad = _params_regrad(grad_fn, loss_value, params, form)
+    report = _check_live_params(params, grads, loss_value, opts, notes, regrad=regrad)
     if (not report.passed and report.global_diagnosis is None and form in ("mapping", "object")
             and any(p.dtype.itemsize < 8 for p in params.values())):
-        up = _check_params_upcast(container, form, params, grads, loss_value, opts, notes)
+        up = _check_params_upcast(container, form, params, grads, loss_value, opts, notes, regrad=regrad)
         if up is not None:
             report = up
     return _finish(report, opts)
+
+
+def _is_grad_function(grads: Any) -> bool:
+    """``grads`` given as a zero-argument function returning the gradients (not a container of them)."""
+    if not callable(grads) or isinstance(grads, (Mapping, list, tuple, np.ndarray, type)):
+        return False
+    attrs = getattr(grads, "__dict__", None)
+    return not (isinstance(attrs, dict) and any(isinstance(v, np.ndarray) for v in attrs.values()))
+
+
+def _params_regrad(grad_fn: Optional[Callable[[], Any]], loss_value: _LossValue, params: dict[str, np.ndarray],
+                   form: str) -> Callable[[], Optional[dict[str, np.ndarray]]]:
+    """The claimed gradients at the current live ``params``, for the multi-kink test.
+
+    From ``grad_fn()`` when ``grads`` was given as a function, otherwise from the second item of
+    ``loss()`` when it returns ``(loss, grads)`` (CS231n's ``model.loss(X, y)``); None when neither
+    is available (the multi-kink test then cannot verify anything).
+    """
+    def regrad() -> Optional[dict[str, np.ndarray]]:
+        if grad_fn is not None:
+            raw = grad_fn()
+        else:
+            v = loss_value.loss()
+            if not (isinstance(v, (tuple, list)) and len(v) >= 2 and _is_number(v[0])):
+                return None
+            raw = v[1]
+        found, _ = _grads_lookup(raw, list(params), form, same_object=False)
+        return {nm: _grad_array(g, f"grads[{nm!r}]", params[nm].shape, f"params[{nm!r}]")[0]
+                for nm, g in found.items() if nm in params}
+
+    regrad.needs_loss_tuple = grad_fn is None  # type: ignore[attr-defined]
+    return regrad
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -375,11 +416,23 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
         def loss() -> Any:
             return loss_fn.forward(_layer_forward(model, Xe, training), y)
 
+        checked = [t.name for t in targets]
+
+        def regrad() -> dict[str, np.ndarray]:
+            # the claimed gradients at the current live arrays (the multi-kink test's nearby points)
+            dx = model.backward(loss_fn.backward(_layer_forward(model, Xe, training), y))
+            now = model.grads()
+            out = {nm: _grad_array(now[nm], f"model.grads()[{nm!r}]", params[nm].shape, f"parameter {nm!r}")[0]
+                   for nm in checked if nm != "input"}
+            if "input" in checked:
+                out["input"] = np.asarray(dx, dtype=np.float64)
+            return out
+
         batch = int(X.shape[0]) if X.ndim >= 1 else None
         dp = np.asarray(dpred) if isinstance(dpred, (np.ndarray, np.generic, float)) else None
         up = float(np.max(np.abs(dp))) if dp is not None and dp.size and dp.dtype.kind in "fiu" else 0.0
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
-                             batch_size=batch, transposed=transposed, upstream=up)
+                             batch_size=batch, transposed=transposed, upstream=up, regrad=regrad)
         report.n_evals += extra_forwards
         if upcast_note:
             report.notes.append(upcast_note)
@@ -503,9 +556,24 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
             def loss(layer: Any = layer, xe: np.ndarray = xe, dy: np.ndarray = dy) -> float:
                 return float(np.sum(np.asarray(_layer_forward(layer, xe, opts.training), dtype=np.float64) * dy))
 
+            def regrad(layer: Any = layer, xe: np.ndarray = xe, dy: np.ndarray = dy, i: int = i,
+                       checked: tuple = tuple(t.name for t in targets),
+                       lparams: dict = lparams) -> dict[str, np.ndarray]:
+                # the layer's claimed gradients at the current live arrays (the multi-kink test)
+                xr = xe.copy()
+                _layer_forward(layer, xr, opts.training)
+                dxr = _layer_backward(layer, xr, dy)
+                now = _layer_dict(layer, ("grads", "gradients"))
+                out = {nm: _grad_array(now[nm], f"model.layers[{i}].grads[{nm!r}]", lparams[nm].shape,
+                                       f"model.layers[{i}].params[{nm!r}]")[0]
+                       for nm in checked if nm != "input"}
+                if "input" in checked:
+                    out["input"] = np.asarray(dxr, dtype=np.float64)
+                return out
+
             rep = _live_check(targets, loss, opts, title=f"layer {i} ({type(layer).__name__})", mutated=None,
                               batch_size=int(act.shape[0]) if act.ndim else None,
-                              transposed=transposed, what="layer output")
+                              transposed=transposed, what="layer output", regrad=regrad)
         finally:
             guard.restore()
             g_guard.restore()

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any, Callable, Optional
 
 import numpy as np
@@ -184,14 +185,22 @@ def _flag(reports: dict[str, GradientReport], diag: Diagnosis) -> None:
 
 def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *, title: str,
                 mutated: Optional[str], batch_size: Optional[int],
-                transposed: set[str], what: str = "loss", upstream: float = 0.0) -> ModelReport:
+                transposed: set[str], what: str = "loss", upstream: float = 0.0,
+                regrad: Optional[Callable[[], Optional[Mapping[str, np.ndarray]]]] = None) -> ModelReport:
     """Judge live targets against ``loss()``; detect nondeterminism; build the :class:`ModelReport`.
 
     ``upstream`` is the largest upstream gradient the backward pass started from (``|dL/dpred|`` of
     :func:`gradient_check`): like ``|dLdf|`` for :func:`check_gradients`, it scales the round-off of
     the analytic side (``(1 - tanh(z)**2) * dy`` of a saturated float32 unit carries ``dy``'s error).
 
-    The caller owns the safety net (copies of every live array restored in ``finally``).
+    ``regrad`` recomputes the claimed gradients (name -> array of the target's shape, float64) at the
+    current contents of the live arrays: it enables the multi-kink test (``engine.verify_nearby``, which
+    moves every target by a small random offset and re-judges the entry there). It is not used when
+    the objective mutates the live arrays. When it ran, it is run once more at ``x`` after the judgement,
+    so that whatever the backward pass caches describes ``x`` again.
+
+    The caller owns the safety net (copies of every live array restored in ``finally``, the model's
+    gradient arrays too: ``regrad`` overwrites them).
     """
     if mutated is not None:
         # the objective itself writes into the live arrays: undo that after every evaluation
@@ -218,8 +227,21 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
     ctx = Context(obj, L0, max(abs(L0), np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
     amax = [float(np.max(np.abs(t.analytic))) for t in targets if t.analytic.size]
     ctx.gscale = max(float(np.max(amax)) if amax else 0.0, upstream if np.isfinite(upstream) else 0.0)
+    regrad_calls = [0]
+    if regrad is not None and mutated is None:
+        def counted() -> Optional[Mapping[str, np.ndarray]]:
+            regrad_calls[0] += 1
+            return regrad()
+
+        ctx.regrad = counted
+        ctx.targets = targets
     opts = replace(opts, batch_size=opts.batch_size or batch_size)
     reps, notes = _reports(targets, ctx, opts, transposed=transposed)
+    if regrad_calls[0] and regrad is not None:
+        try:  # the backward pass ran at nearby points: leave its caches describing x (live arrays restored)
+            regrad()
+        except Exception:  # noqa: BLE001 - it already failed at a nearby point; nothing to put back
+            pass
     if opts.method == "complex":
         notes.append("complex step needs fn(x) on complex input: use check_gradients; central used here")
     L_end = obj()
@@ -239,8 +261,12 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
 
 
 def _check_live_params(params: dict[str, np.ndarray], grads: dict[str, Any], loss_value: _LossValue,
-                       opts: Options, notes: list[str], eval64: frozenset = frozenset()) -> ModelReport:
-    """Judge the live ``params`` against ``loss_value()``; ``eval64``: names evaluated in float64 (upcast)."""
+                       opts: Options, notes: list[str], eval64: frozenset = frozenset(),
+                       regrad: Optional[Callable[[], Optional[Mapping[str, np.ndarray]]]] = None) -> ModelReport:
+    """Judge the live ``params`` against ``loss_value()``; ``eval64``: names evaluated in float64 (upcast).
+
+    ``regrad``: the claimed gradients recomputed at the current live arrays (see :func:`_live_check`).
+    """
     targets = []
     transposed: set[str] = set()
     for nm, p in params.items():
@@ -257,13 +283,15 @@ def _check_live_params(params: dict[str, np.ndarray], grads: dict[str, Any], los
     try:
         probe_obj = Objective(loss_value)
         probe_obj()
+        if getattr(regrad, "needs_loss_tuple", False) and loss_value.note is None:
+            regrad = None  # loss() returns no (loss, grads): the gradients cannot be recomputed
         changed = guard.changed()
         mutated = None
         if changed:
             mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
             guard.restore()
         report = _live_check(targets, loss_value, opts, title="gradient check", mutated=mutated,
-                             batch_size=opts.batch_size, transposed=transposed)
+                             batch_size=opts.batch_size, transposed=transposed, regrad=regrad)
         report.notes += notes + ([loss_value.note] if loss_value.note else [])
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None

@@ -118,6 +118,14 @@ def _check_fn_once(fn: Callable, grad: Any, x: np.ndarray, dLdf: Any, opts: Opti
     elif method == "auto":
         method = "central"
     ctx = Context(obj, L0, lscale, method, opts.eps, opts.atol, opts.rtol)
+    if callable(grad) and not mutated:
+        def regrad() -> dict[str, np.ndarray]:
+            # the claimed gradient at the current point (the multi-kink test's nearby points), called on
+            # a copy in x's dtype as at x
+            return {name: _grad_array(grad(work.astype(x.dtype)), "grad", x.shape, "x")[0]}
+
+        ctx.regrad = regrad
+        ctx.targets = [target]
     # round-off of the analytic side scales with the upstream gradient too (e.g. (1 - tanh**2) * dLdf
     # of a saturated unit in float32 keeps the absolute error of dLdf's scale)
     ctx.gscale = max(float(np.max(np.abs(analytic))) if analytic.size else 0.0,

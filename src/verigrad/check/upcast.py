@@ -21,7 +21,8 @@ from verigrad.check.report import ModelReport
 
 
 def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray], grads: dict[str, Any],
-                         loss_value: _LossValue, opts: Options, notes: list[str]) -> Optional[ModelReport]:
+                         loss_value: _LossValue, opts: Options, notes: list[str],
+                         regrad: Optional[Callable[[], Any]] = None) -> Optional[ModelReport]:
     """Re-check failing float32 parameters with float64 copies put into the user's dict or object.
 
     A float32 loss cannot resolve small gradients with small steps, and large float32 steps cross
@@ -60,7 +61,7 @@ def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray
             moved = _nudged(arr, i, lambda: to_scalar(loss_value(), "loss")[0])
             if moved == base:
                 return None
-        report = _check_live_params(live, grads, loss_value, opts, notes, eval64=frozenset(low))
+        report = _check_live_params(live, grads, loss_value, opts, notes, eval64=frozenset(low), regrad=regrad)
         where = "dict" if form == "mapping" else f"{type(container).__name__} object"
         report.notes.append(
             f"the float32 check of {low} failed, and a float32 loss cannot tell why (its rounding hides small "
