@@ -145,6 +145,8 @@ def test_cancelling_sum_rounding_is_explained_and_a_small_error_still_caught(see
     assert check_params(loss, {"x": x}, {"x": dy * (x > 0)}).passed
     g = dy * (x > 0)
     j = int(np.argmax(np.abs(g)))
+    if abs(g[j]) < 1e-3:
+        return  # every x below the kink (or dy tiny there): no entry to perturb meaningfully
     g[j] *= 1 + 1e-6
     rep = check_params(loss, {"x": x}, {"x": g})
     assert not rep.passed and rep["x"].status[j] == 3
