@@ -538,7 +538,21 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
             lgrads = _layer_dict(layer, ("grads", "gradients"))
             targets = []
             transposed: set[str] = set()
-            eval_eps = eps_of(coarser_dtype(out.dtype if out.dtype.kind == "f" else None))
+            # the objective runs the layer on xe (float64 when promoted): its output's dtype sets the
+            # evaluation precision (float32-sized steps on a float64 evaluation cross ReLU kinks)
+            xe = act.astype(np.float64) if opts.promote else act.copy()
+            out_e = np.asarray(_layer_forward(layer, xe.copy(), opts.training))
+            eval_eps = eps_of(coarser_dtype(out_e.dtype if out_e.dtype.kind == "f" else None))
+            # the analytic side ran the layer on the unpromoted input: its gradients carry the round-off of
+            # that forward pass (a float32 layer's dx is float64 when dy is, but computed from float32)
+            fwd_dt = coarser_dtype(out.dtype if out.dtype.kind == "f" else None)
+
+            def analytic_eps(g: Any) -> tuple[float, str]:
+                ea, adt = _grad_eps(g)
+                return (eps_of(fwd_dt), str(fwd_dt)) if eps_of(fwd_dt) > ea else (ea, adt)
+
+            with np.errstate(over="ignore", invalid="ignore"):
+                lscale = float(np.sum(np.abs(out_e.astype(np.float64) * dy))) if out_e.shape == dy.shape else 0.0
             for nm, p in lparams.items():
                 if nm not in lgrads:
                     raise ValueError(f"model.layers[{i}].grads has no entry {nm!r} after backward")
@@ -546,11 +560,10 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
                                     p.shape, f"model.layers[{i}].params[{nm!r}]")
                 if tr:
                     transposed.add(nm)
-                ea, adt = _grad_eps(lgrads[nm])
+                ea, adt = analytic_eps(lgrads[nm])
                 targets.append(Target(nm, p, g, eval_eps, ea, analytic_dtype=adt))
-            xe = act.astype(np.float64) if opts.promote else act.copy()
             if isinstance(dx, np.ndarray) and dx.shape == act.shape and np.all(np.isfinite(dx)):
-                ea, adt = _grad_eps(dx)
+                ea, adt = analytic_eps(dx)
                 targets.append(Target("input", xe, dx.astype(np.float64), eval_eps, ea, analytic_dtype=adt))
 
             def loss(layer: Any = layer, xe: np.ndarray = xe, dy: np.ndarray = dy) -> float:
@@ -573,7 +586,8 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
 
             rep = _live_check(targets, loss, opts, title=f"layer {i} ({type(layer).__name__})", mutated=None,
                               batch_size=int(act.shape[0]) if act.ndim else None,
-                              transposed=transposed, what="layer output", regrad=regrad)
+                              transposed=transposed, what="layer output", regrad=regrad,
+                              lscale=lscale if np.isfinite(lscale) else 0.0)
         finally:
             guard.restore()
             g_guard.restore()

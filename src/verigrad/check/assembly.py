@@ -186,12 +186,16 @@ def _flag(reports: dict[str, GradientReport], diag: Diagnosis) -> None:
 def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *, title: str,
                 mutated: Optional[str], batch_size: Optional[int],
                 transposed: set[str], what: str = "loss", upstream: float = 0.0,
-                regrad: Optional[Callable[[], Optional[Mapping[str, np.ndarray]]]] = None) -> ModelReport:
+                regrad: Optional[Callable[[], Optional[Mapping[str, np.ndarray]]]] = None,
+                lscale: float = 0.0) -> ModelReport:
     """Judge live targets against ``loss()``; detect nondeterminism; build the :class:`ModelReport`.
 
     ``upstream`` is the largest upstream gradient the backward pass started from (``|dL/dpred|`` of
     :func:`gradient_check`): like ``|dLdf|`` for :func:`check_gradients`, it scales the round-off of
     the analytic side (``(1 - tanh(z)**2) * dy`` of a saturated float32 unit carries ``dy``'s error).
+
+    ``lscale`` is the scale of the terms the loss sums (``sum |out * dy|`` of :func:`check_layers`, as
+    :func:`check_gradients` uses): the rounding of ``L`` is that of its partial sums, not of ``|L|``.
 
     ``regrad`` recomputes the claimed gradients (name -> array of the target's shape, float64) at the
     current contents of the live arrays: it enables the multi-kink test (``engine.verify_nearby``, which
@@ -224,7 +228,7 @@ def _live_check(targets: list[Target], loss: Callable[[], Any], opts: Options, *
     method = opts.method
     if method in ("auto", "complex"):
         method = "central"
-    ctx = Context(obj, L0, max(abs(L0), np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
+    ctx = Context(obj, L0, max(abs(L0), lscale, np.finfo(np.float64).tiny), method, opts.eps, opts.atol, opts.rtol)
     amax = [float(np.max(np.abs(t.analytic))) for t in targets if t.analytic.size]
     ctx.gscale = max(float(np.max(amax)) if amax else 0.0, upstream if np.isfinite(upstream) else 0.0)
     regrad_calls = [0]
