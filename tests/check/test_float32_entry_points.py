@@ -55,3 +55,48 @@ def test_float32_layers_one_percent_error_caught(seed):
     assert rep.first_faulty == 0 and not rep.layers[0][2]["input"].passed, str(rep)
     rep = check_layers([OffByOnePercent(nn.ReLU())], X, seed=seed)
     assert rep.first_faulty == 0, str(rep)
+
+
+class ScaledGrad:
+    """A model whose claimed gradient of one parameter is ``factor`` times the true one."""
+
+    def __init__(self, model, name: str, factor: float) -> None:
+        self.model, self.name, self.factor = model, name, factor
+
+    def forward(self, X, training=True):
+        return self.model.forward(X, training=training)
+
+    def backward(self, d):
+        return self.model.backward(d)
+
+    def params(self):
+        return self.model.params()
+
+    def grads(self):
+        g = dict(self.model.grads())
+        g[self.name] = g[self.name] * self.factor
+        return g
+
+
+def _seed317():
+    import os
+    import sys
+
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
+    import false_alarms
+
+    return false_alarms.build(false_alarms.draw_case(317))
+
+
+def test_float32_mse_with_cancelling_residual_passes_and_one_percent_error_fails():
+    # sweep seed 317: float32 2-16-2 sigmoid, MSE on one row; 2 (pred - y) cancels, so |dL/dpred| understated
+    # the float32 round-off the backward pass carries into b_0 and b_2 (relative errors 5.8e-6 were flagged)
+    from verigrad.check import gradient_check
+
+    model, X, y, loss = _seed317()
+    assert X.dtype == np.float32 and X.shape[0] == 1
+    rep = gradient_check(model, X, y, loss, seed=317)
+    assert rep.passed, str(rep)
+    for name in ("b_2", "W_0"):
+        bad = gradient_check(ScaledGrad(model, name, 1.01), X, y, loss, seed=317)
+        assert not bad[name].passed, str(bad)

@@ -431,6 +431,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
         batch = int(X.shape[0]) if X.ndim >= 1 else None
         dp = np.asarray(dpred) if isinstance(dpred, (np.ndarray, np.generic, float)) else None
         up = float(np.max(np.abs(dp))) if dp is not None and dp.size and dp.dtype.kind in "fiu" else 0.0
+        up = max(up, _upstream_rounding_scale(pred, y, batch))
         report = _live_check(targets, loss, opts, title="gradient check", mutated=mutated,
                              batch_size=batch, transposed=transposed, upstream=up, regrad=regrad)
         report.n_evals += extra_forwards
@@ -444,6 +445,26 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
         g_guard.restore()
         _restore_grads(model, g_before)
     return _finish(report, opts)
+
+
+def _upstream_rounding_scale(pred: Any, y: Any, batch: Optional[int]) -> float:
+    """The size ``dL/dpred`` would have without cancellation: ``(max|pred| + max|y|) / N``.
+
+    ``dL/dpred`` is often a difference (``2 (pred - y) / N`` of a mean squared error, ``p - onehot``): when
+    it cancels, ``|dL/dpred|`` is small but its round-off is that of its terms, and the backward pass
+    carries it into every gradient. Integer labels count as 1 (the one-hot scale). 0 when unknown.
+    """
+    try:
+        pv = np.asarray(pred)
+        yv = np.asarray(y)
+    except Exception:  # noqa: BLE001 - an exotic prediction or target: no scale
+        return 0.0
+    if pv.dtype.kind != "f" or not pv.size or not batch:
+        return 0.0
+    ys = float(np.max(np.abs(yv))) if yv.dtype.kind == "f" and yv.size else 1.0
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = (float(np.max(np.abs(pv))) + ys) / batch
+    return scale if np.isfinite(scale) else 0.0
 
 
 def _compute_loss_check(model: Any, X: Any, y: Any, options: dict[str, Any]) -> ModelReport:
