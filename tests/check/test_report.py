@@ -161,3 +161,25 @@ def test_assert_model_gradients_dispatch():
     model = nn.NeuralNetwork([nn.Dense(3, 4, seed=0), nn.Tanh(), nn.Dense(4, 2, seed=1)])
     assert assert_model_gradients(model, X, y, nn.MSELoss()).passed
     assert assert_gradients(model, X, y, nn.MSELoss()).passed
+
+
+def test_fast_mode_report_has_no_per_entry_arrays_and_renders():
+    # fast mode evaluates no entry: the per-entry arrays are all-NaN views (no allocation, no per-entry
+    # work over large tensors), and every rendering still works
+    rng = np.random.default_rng(7)
+    W = rng.standard_normal((300, 200))
+    x = rng.standard_normal(300)
+    rep = check_params(lambda: float(np.tanh(x @ W).sum()), {"W": W},
+                        {"W": np.outer(x, 1 - np.tanh(x @ W) ** 2)}, mode="fast", seed=0)
+    r = rep["W"]
+    assert rep.passed and r.directional["passed"]
+    for arr in (r.numerical, r.tolerance, r.error_estimate):
+        assert arr.shape == W.shape and np.isnan(arr).all() and arr.strides == (0, 0)
+    assert (r.status == -1).all() and r.status.strides == (0, 0)
+    assert r.worst is None and r.kinks == [] and np.isnan(r.max_abs_error)
+    assert r.rel_error == r.directional["rel_error"]
+    json.dumps(rep.to_dict())
+    assert "W" in str(rep)
+    bad = check_params(lambda: float(np.tanh(x @ W).sum()), {"W": W},
+                        {"W": 1.01 * np.outer(x, 1 - np.tanh(x @ W) ** 2)}, mode="fast", seed=0)
+    assert not bad.passed

@@ -78,12 +78,16 @@ def _tensor_report(t: Target, res: Optional[EntryResult], ctx: Context, opts: Op
                    directional: Optional[dict[str, Any]] = None, transposed: bool = False,
                    dtype: Optional[str] = None) -> GradientReport:
     shape = t.analytic.shape
-    numerical = np.full(shape, np.nan)
-    tolerance = np.full(shape, np.nan)
-    status = np.full(shape, NOT_EVALUATED, dtype=np.int8)
     notes: list[str] = []
-    estimate = np.full(shape, np.nan)
-    if res is not None:
+    if res is None:
+        # nothing evaluated entry by entry (fast mode): read-only all-NaN views, no per-entry work
+        numerical = tolerance = estimate = np.broadcast_to(np.float64(np.nan), shape)
+        status = np.broadcast_to(np.int8(NOT_EVALUATED), shape)
+    else:
+        numerical = np.full(shape, np.nan)
+        tolerance = np.full(shape, np.nan)
+        status = np.full(shape, NOT_EVALUATED, dtype=np.int8)
+        estimate = np.full(shape, np.nan)
         estimate.flat[res.index] = res.error_estimate
         numerical.flat[res.index] = res.numerical
         tolerance.flat[res.index] = res.tolerance

@@ -187,21 +187,24 @@ class GradientReport(_Ordered):
         self.notes = list(notes or [])
         self.probes: list[dict[str, Any]] = []
         self.directional = directional
-        self.error_estimate = np.full(self.shape, np.nan)
-        self.kinks = [tuple(int(v) for v in row) for row in np.argwhere(status == 2)]
+        self.error_estimate = np.broadcast_to(np.float64(np.nan), self.shape)
         ev = np.isfinite(numerical)
         from verigrad.check.engine import finite_max, rel_error
 
-        if directional is not None and not ev.any():
-            self.rel_error = float(directional.get("rel_error", 0.0))
-        else:
-            self.rel_error = rel_error(analytic, numerical)
+        self.worst: Optional[WorstEntry] = None
+        if not ev.any():
+            # nothing evaluated entry by entry (fast mode): no per-entry errors, no kinks, no worst entry
+            self.kinks: list[tuple[int, ...]] = []
+            self.rel_error = float(directional.get("rel_error", 0.0)) if directional is not None else 0.0
+            self.max_abs_error = self.max_rel_error = float("nan")
+            return
+        self.kinks = [tuple(int(v) for v in row) for row in np.argwhere(status == 2)]
+        self.rel_error = rel_error(analytic, numerical)
         with np.errstate(invalid="ignore"):
             absd = np.where(ev, np.abs(analytic - numerical), np.nan)
         reld = np.where(ev, _per_entry_rel(analytic, numerical), np.nan)
         self.max_abs_error = finite_max(absd)
         self.max_rel_error = finite_max(reld)
-        self.worst: Optional[WorstEntry] = None
         if ev.any():
             with np.errstate(divide="ignore", invalid="ignore"):
                 ratio = np.where(ev, absd / np.maximum(tolerance, np.finfo(float).tiny), -np.inf)
