@@ -11,6 +11,8 @@ import pytest
 from _fd import numerical_grad, rel_error
 
 from verigrad.nn import (
+    SGD,
+    Adam,
     CrossEntropyLoss,
     Dense,
     MSELoss,
@@ -18,6 +20,7 @@ from verigrad.nn import (
     Tanh,
 )
 from verigrad.nn.init import INITIALIZERS, initialize
+from verigrad.nn.losses import log_softmax
 from verigrad.nn.perturb import perturbed_losses
 
 
@@ -202,3 +205,123 @@ def test_ce_same_labels_with_a_different_number_of_classes():
         np.testing.assert_allclose(loss.backward(z, y), s / 5, rtol=1e-10, atol=1e-15)
     with pytest.raises(ValueError, match="label 2 out of range"):
         loss.forward(rng.normal(size=(5, 2)), y)
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (2, 5, 3)])
+def test_log_softmax_is_normalised_row_by_row(shape):
+    """``exp(log_softmax(z))`` sums to one along the last axis of every row, with rows on very
+    different scales. Seeded bug: the log-sum-exp averaged over rows instead of kept per row."""
+    rng = np.random.default_rng(2)
+    z = rng.normal(size=shape) * np.arange(1, shape[-2] + 1)[:, None] * 3 + np.arange(shape[-2])[:, None] * 10
+    out = log_softmax(z)
+    assert out.shape == z.shape
+    np.testing.assert_allclose(np.exp(out).sum(axis=-1), 1.0, rtol=1e-12)
+    m = z.max(axis=-1, keepdims=True)
+    np.testing.assert_allclose(out, z - m - np.log(np.exp(z - m).sum(axis=-1, keepdims=True)), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("reduction", ["none", "avg", "Mean", "elementwise_mean"])
+def test_mse_unknown_reduction_is_refused(reduction):
+    """Only "mean", "half" and "sum" exist. Seeded bug: another name accepted (silently a sum)."""
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        MSELoss(reduction=reduction)
+
+
+
+# ----------------------------------------------------------------------------------------------
+# Network: flags passed through
+# ----------------------------------------------------------------------------------------------
+class _RecordTraining:
+    """A user layer (layer protocol, no parameters) recording the ``training`` flag it is given."""
+
+    def __init__(self) -> None:
+        self.params: dict = {}
+        self.grads: dict = {}
+        self.seen: list[bool] = []
+
+    def forward(self, x, training=True):
+        self.seen.append(training)
+        return x
+
+    def backward(self, dy):
+        return dy
+
+
+def test_inference_calls_pass_training_false_to_every_layer():
+    """``model(X)`` and ``model.predict(X)`` are inference; ``forward(X)`` is training.
+
+    Seeded bug: ``predict`` calling ``forward(X)`` with the default ``training=True``."""
+    rec = _RecordTraining()
+    model = NeuralNetwork([Dense(3, 2, seed=0), rec])
+    X = np.ones((2, 3))
+    model.predict(X)
+    model(X)
+    model.forward(X)
+    model.forward(X, training=False)
+    assert rec.seen == [False, False, True, False]
+
+
+def test_accumulate_with_input_grad_false_returns_none_and_sums_gradients():
+    """Seeded bug: ``backward(..., accumulate=True)`` dropping ``input_grad=False`` (returned dX)."""
+    rng = np.random.default_rng(4)
+    model = NeuralNetwork([Dense(3, 4, seed=0), Tanh(), Dense(4, 2, seed=1)])
+    X, g = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    model.forward(X)
+    dX = model.backward(g)
+    assert dX is not None and dX.shape == (5, 3)
+    first = {k: v.copy() for k, v in model.grads().items()}
+    out = model.backward(g, input_grad=False, accumulate=True)
+    assert out is None
+    assert model.input_grad is None
+    for k, v in model.grads().items():
+        np.testing.assert_allclose(v, 2 * first[k], rtol=1e-14)
+
+
+# ----------------------------------------------------------------------------------------------
+# SGD on float32 parameters with float64 gradients
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("size", [300, 70000])
+def test_sgd_float32_params_float64_grads_round_once(size):
+    """``p -= lr * g`` with ``lr * g`` in float64, rounded to float32 once (what NumPy's in-place
+    update of a float32 array by a float64 product stores). Seeded bug: ``lr`` rounded to float32
+    first (the cached scalar of the parameter's dtype) when the gradient is float64."""
+    rng = np.random.default_rng(5)
+    p = rng.normal(scale=1e-3, size=size).astype(np.float32)
+    g = rng.normal(size=size)
+    lr = 0.1  # not representable in float32
+    expected = (p.astype(np.float64) - lr * g).astype(np.float32)
+    opt = SGD({"p": p}, lr=lr)
+    opt.step({"p": g})
+    assert p.dtype == np.float32
+    np.testing.assert_array_equal(p, expected)
+
+
+
+def test_optimizer_defaults_are_the_documented_torch_ones():
+    """SGD's default lr is 0.01; Adam's is 1e-3 (its first step moves every entry by lr * sign(g)).
+
+    Seeded bugs: a changed default learning rate (nothing else in the suite relies on it)."""
+    rng = np.random.default_rng(6)
+    p0 = rng.normal(size=(4, 3))
+    g = rng.normal(size=(4, 3))
+    p = p0.copy()
+    SGD({"p": p}).step({"p": g})
+    np.testing.assert_allclose(p, p0 - 0.01 * g, rtol=1e-15)
+    p = p0.copy()
+    Adam({"p": p}).step({"p": g})
+    # (m / (sqrt(v) + eps) = g / (|g| + 1e-8) after bias correction: sign(g) to within 1e-6 here)
+    np.testing.assert_allclose((p0 - p) / 1e-3, np.sign(g), atol=1e-6)
+
+
+def test_zero_grad_replaces_a_gradient_of_the_wrong_shape():
+    """``zero_grad`` leaves every gradient a zero array of its parameter's shape.
+
+    Seeded bug: a stale gradient of another shape zeroed in place (keeping the wrong shape)."""
+    model = NeuralNetwork([Dense(3, 4, seed=0), Tanh(), Dense(4, 2, seed=1)])
+    model.layers[0].grads["W"] = np.ones((2, 2))
+    del model.layers[2].grads["b"]
+    model.zero_grad()
+    params, grads = model.params(), model.grads()
+    assert set(grads) == set(params)
+    for k, p in params.items():
+        assert grads[k].shape == p.shape and not grads[k].any()
