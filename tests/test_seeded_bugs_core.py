@@ -13,12 +13,21 @@ import math
 import numpy as np
 import pytest
 
-from verigrad.check import Diagnosis, GradientReport, ModelReport, check_gradients, check_params
+from verigrad.check import (
+    Diagnosis,
+    GradientCheckError,
+    GradientReport,
+    ModelReport,
+    check_gradients,
+    check_layers,
+    check_params,
+    gradient_check,
+)
 from verigrad.check.diagnosis import jsonable, name_factor
 from verigrad.check.engine import FAIL, KINK, PRECISION, finite_max, isclose_rel, rel_error
-from verigrad.data import DataLoader, make_blobs, make_quadratic, make_spirals, train_test_split
+from verigrad.data import DataLoader, make_blobs, make_moons, make_quadratic, make_spirals, one_hot, train_test_split
 from verigrad.nn import CrossEntropyLoss, Dense, MSELoss, NeuralNetwork, SGD, Sigmoid, Tanh
-from verigrad.train import accuracy, evaluate, fit
+from verigrad.train import History, accuracy, evaluate, fit, mean_squared_error
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,3 +373,236 @@ def test_jsonable_maps_non_finite_floats_to_none():
     x = np.linspace(-1, 1, 6)
     rep = check_gradients(np.sin, np.cos(x), x, np.ones(6), mode="sample", k=2, seed=0)
     json.dumps(rep.to_dict(arrays=True), allow_nan=False)  # NaN where not evaluated -> null
+
+
+# ---------------------------------------------------------------------------------------------
+# second round of seeded bugs
+# ---------------------------------------------------------------------------------------------
+def test_moons_odd_count_both_arcs_span_zero_to_pi():
+    """Seeded bug: the inner arc spaced for ``n0`` points and truncated to ``n1`` (stops short of pi)."""
+    X, y = make_moons(11, noise=0.0, seed=0)
+    inner = X[y == 1]
+    assert inner.shape == (5, 2)
+    np.testing.assert_allclose(inner[0], [0.0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(inner[-1], [2.0, 0.5], atol=1e-12)
+    np.testing.assert_allclose(X[y == 0][-1], [-1.0, 0.0], atol=1e-12)
+
+
+def test_one_hot_dtype_and_boolean_labels():
+    """Seeded bugs: ``dtype`` ignored; boolean labels rejected."""
+    Y = one_hot(np.array([2, 0]), 3, dtype=np.float32)
+    assert Y.dtype == np.float32 and Y.tolist() == [[0, 0, 1], [1, 0, 0]]
+    assert one_hot(np.array([True, False])).tolist() == [[0.0, 1.0], [1.0, 0.0]]
+
+
+def test_split_draws_from_the_callers_generator():
+    """Seeded bug: ``rng=`` ignored by train_test_split (an unseeded Generator used instead)."""
+    X = np.arange(30.0)[:, None]
+    y = np.arange(30)
+    a = train_test_split(X, y, rng=np.random.default_rng(5))
+    b = train_test_split(X, y, rng=np.random.default_rng(5))
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert np.array_equal(a[3], train_test_split(X, y, seed=5)[3])
+
+
+def test_stratify_by_label_column_and_shuffled_test_part():
+    """Seeded bugs: an (n, 1) label column read as one-hot (one class); test part left sorted by class."""
+    y = np.repeat([0, 1, 2], [30, 20, 10])
+    X = np.arange(60.0)[:, None]
+    for seed in range(3):
+        _, _, ytr, yte = train_test_split(X, y[:, None], test_size=0.3, seed=seed, stratify=True)
+        assert np.bincount(yte[:, 0]).tolist() == [9, 6, 3]
+        assert np.bincount(ytr[:, 0]).tolist() == [21, 14, 7]
+        assert np.any(np.diff(yte[:, 0]) < 0)  # not ordered by class
+        assert np.any(np.diff(ytr[:, 0]) < 0)
+
+
+def test_loader_accepts_a_tensor_dataset_style_pair():
+    """Seeded bug: ``DataLoader((X, y))`` not unpacked into inputs and targets."""
+    X = np.arange(12.0).reshape(6, 2)
+    y = np.arange(6)
+    batches = list(DataLoader((X, y), batch_size=4, shuffle=False))
+    assert len(batches) == 2
+    xb, yb = batches[0]
+    assert np.array_equal(xb, X[:4]) and np.array_equal(yb, y[:4])
+
+
+def test_metrics_are_nan_in_the_epoch_that_diverged():
+    """Seeded bug: the diverged epoch's metric averaged over its finite batches as if nothing happened."""
+    X, y = make_quadratic(20, seed=0)
+    model = NeuralNetwork([Dense(2, 5, seed=0), Sigmoid(), Dense(5, 1, seed=1)])
+    h = fit(model, MSELoss(reduction="half"), SGD(model.params(), lr=50.0), DataLoader(X, y, batch_size=4, seed=0),
+            epochs=100, progress=False, metrics=("mae",))
+    assert h.diverged and 1 < len(h.epochs) < 100
+    assert math.isnan(h.metrics["mae"][-1]) and not math.isfinite(h.loss[-1])
+    assert all(math.isfinite(v) for v in h.metrics["mae"][:-1])
+
+
+class _BufferModel:
+    """Seed 001 style model: gradients written in place into persistent buffers (``self.dW[...] = ...``)."""
+
+    def __init__(self) -> None:
+        rng = np.random.default_rng(0)
+        self.p = {"W_0": rng.standard_normal((2, 3))}
+        self.g = {"W_0": np.zeros((2, 3))}
+
+    def forward(self, X, training=True):
+        self.X = X
+        return X @ self.p["W_0"]
+
+    def backward(self, grad):
+        self.g["W_0"][...] = self.X.T @ grad
+        return None
+
+    def params(self):
+        return self.p
+
+    def grads(self):
+        return self.g
+
+
+class _ConsumingOptimizer:
+    """Records the gradients it receives, then clears them in place (as a grad-consuming optimizer may)."""
+
+    def __init__(self) -> None:
+        self.seen: list[np.ndarray] = []
+
+    def step(self, grads):
+        self.seen.append(grads["W_0"].copy())
+        for g in grads.values():
+            g[...] = 0.0
+
+
+def test_zero_grad_false_running_sum_is_private():
+    """Seeded bugs: the running sum aliasing the model's gradient buffers, or handed to the optimizer itself."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((6, 2))
+    y = rng.standard_normal((6, 3))
+    model = _BufferModel()
+    opt = _ConsumingOptimizer()
+    fit(model, MSELoss(), opt, DataLoader(X, y, batch_size=2, shuffle=False), epochs=1, progress=False,
+        metrics=None, zero_grad=False)
+    # the weights never change (the optimizer does not update them): reference sums by hand
+    W = model.p["W_0"]
+    loss = MSELoss()
+    running = np.zeros_like(W)
+    for i, seen in enumerate(opt.seen):
+        xb, yb = X[2 * i:2 * i + 2], y[2 * i:2 * i + 2]
+        running = running + xb.T @ loss.backward(xb @ W, yb)
+        np.testing.assert_allclose(seen, running, rtol=1e-12, atol=1e-15)
+    assert len(opt.seen) == 3
+
+
+def test_history_to_dict_keeps_every_field():
+    """Seeded bug: ``to_dict`` forgetting a field (``diverged_step``)."""
+    h = History(loss=[1.0, float("nan")], epochs=[1, 2], n_steps=7, diverged=True, diverged_epoch=2,
+                diverged_step=8)
+    d = h.to_dict()
+    assert {"loss", "metrics", "val_loss", "val_metrics", "grad_norms", "grad_norms_by_layer", "epochs", "n_steps",
+            "diverged", "diverged_epoch", "diverged_step", "stopped_early"} <= set(d)
+    assert (d["n_steps"], d["diverged"], d["diverged_epoch"], d["diverged_step"]) == (7, True, 2, 8)
+
+
+def test_epoch_end_logs_include_validation_results():
+    """Seeded bug: ``val_loss`` missing from the logs passed to a progress callable's ``epoch_end``."""
+    X, y = make_blobs(20, seed=0)
+    model = _mlp(6)
+    logs_seen: list[dict] = []
+
+    class Progress:
+        def __call__(self, *args):
+            pass
+
+        def epoch_end(self, epoch, n_epochs, logs):
+            logs_seen.append(dict(logs))
+
+    h = fit(model, CrossEntropyLoss(), SGD(model.params(), lr=0.1), DataLoader(X, y, batch_size=10, seed=0),
+            epochs=2, progress=Progress(), validation_data=(X, y))
+    assert len(logs_seen) == 2
+    for e, logs in enumerate(logs_seen):
+        assert logs["loss"] == h.loss[e] and logs["val_loss"] == h.val_loss[e]
+        assert logs["accuracy"] == h.metrics["accuracy"][e] and logs["val_accuracy"] == h.val_metrics["accuracy"][e]
+
+
+def test_regression_metrics_refuse_mismatched_first_axes():
+    """Seeded bug: any two arrays of the same size paired up (``(2, 3)`` against ``(3, 2)``)."""
+    with pytest.raises(ValueError, match="same shape"):
+        mean_squared_error(np.zeros((2, 3)), np.zeros((3, 2)))
+    assert mean_squared_error(np.array([[1.0], [3.0]]), np.array([0.0, 1.0])) == pytest.approx(2.5)
+
+
+def test_half_bad_column_is_named_and_partial_factor_only_when_consistent():
+    """Seeded bugs: a column with exactly half its entries wrong not named (``> 0.5``); a factor reported
+    for scattered wrong entries that share none; ``batch_size`` missing from a scale diagnosis."""
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0.5, 1.5, size=(4, 4))
+    g = np.cos(x)
+    g[0, 2] += 3.0
+    g[1, 2] -= 2.0
+    rep = check_gradients(np.sin, g, x, np.ones((4, 4)))
+    assert rep.diagnosis.kind == "partial" and rep.diagnosis.details.get("columns") == [2]
+
+    v = rng.uniform(0.5, 1.5, 12)
+    g = np.cos(v)
+    g[[1, 4, 7]] += np.array([5.0, -3.0, 7.0])
+    d = check_gradients(np.sin, g, v, np.ones(12)).diagnosis
+    assert d.kind == "partial" and "factor" not in d.details
+    g = np.cos(v)
+    g[[1, 4, 7]] *= 3.0
+    d = check_gradients(np.sin, g, v, np.ones(12)).diagnosis
+    assert d.kind == "partial" and d.details["factor"] == pytest.approx(3.0, rel=1e-6)
+
+    xs = np.linspace(-1, 1, 8)
+    d = check_gradients(np.sin, np.cos(xs) * 8, xs, np.ones(8), batch_size=8).diagnosis
+    assert d.kind == "scale" and d.details["batch_size"] == 8 and d.details["factor_name"] == "N=8"
+
+
+def test_tiny_consistent_factor_is_not_called_a_scale():
+    """Seeded bug: a failing factor within 0.1% of 1 reported as a 'scale' mistake."""
+    x = np.linspace(0.5, 1.5, 6)
+    d = check_gradients(np.sin, np.cos(x) * 1.0005, x, np.ones(6)).diagnosis
+    assert not d.passed and d.kind == "mismatch"
+
+
+def test_report_accessors():
+    """Seeded bugs: GradientReport.failures / ModelReport.raise_if_failed inverted; abs and rel columns
+    swapped in the table row; the worst entry carrying another entry's tolerance."""
+    x = np.linspace(-1, 1, 6)
+    good = check_gradients(np.sin, np.cos(x), x, np.ones(6), name="good")
+    bad = check_gradients(np.sin, -np.cos(x), x, np.ones(6), name="bad")
+    assert good.failures == {} and bad.failures == {"bad": bad}
+    row = bad.row()
+    assert row[2] == f"{bad.max_abs_error:.2e}" and row[3] == f"{bad.max_rel_error:.2e}"
+    w = bad.worst
+    assert w.tolerance == bad.tolerance[w.index]
+    assert bad.tolerance[0] != bad.tolerance[w.index] or w.index == (0,)
+
+    rng = np.random.default_rng(4)
+    W = rng.standard_normal(3)
+
+    def loss():
+        return float(np.sum(np.sin(W)))
+
+    ok = check_params(loss, {"W": W}, {"W": np.cos(W)})
+    assert ok.raise_if_failed() is ok
+    wrong = check_params(loss, {"W": W}, {"W": 2 * np.cos(W)})
+    with pytest.raises(GradientCheckError):
+        wrong.raise_if_failed()
+
+
+def test_layers_report_counts_all_evaluations_and_fast_path_counts_every_loss():
+    """Seeded bugs: LayersReport.n_evals as the largest layer's count; the model fast path counting one
+    evaluation per entry instead of one per loss value."""
+    X, y = make_blobs(6, seed=0)
+    net = NeuralNetwork([Dense(2, 4, seed=0), Tanh(), Dense(4, 3, seed=1)])
+    layers = check_layers(net, X)
+    assert layers.passed and len(layers) == 3
+    assert layers.n_evals == sum(r.n_evals for _, _, r in layers)
+    loss = CrossEntropyLoss()
+    via_model = gradient_check(net, X, y, loss)
+    net.backward(loss.backward(net.forward(X), y))
+    grads = {k: v.copy() for k, v in net.grads().items()}
+    via_params = check_params(lambda: loss.forward(net.forward(X), y), net.params(), grads)
+    assert via_model.passed and via_params.passed
+    for k in ("W_0", "b_0", "W_2", "b_2"):
+        assert via_model[k].n_evals == via_params[k].n_evals >= 2 * net.params()[k].size
