@@ -325,3 +325,68 @@ def test_zero_grad_replaces_a_gradient_of_the_wrong_shape():
     assert set(grads) == set(params)
     for k, p in params.items():
         assert grads[k].shape == p.shape and not grads[k].any()
+
+
+
+# ----------------------------------------------------------------------------------------------
+# Fast perturbation path: when it must step aside
+# ----------------------------------------------------------------------------------------------
+def _small_model_and_data(seed: int = 8):
+    rng = np.random.default_rng(seed)
+    model = NeuralNetwork([Dense(3, 4, seed=0), Tanh(), Dense(4, 2, seed=1)])
+    X, y = rng.normal(size=(5, 3)), rng.normal(size=(5, 2))
+    return model, X, y
+
+
+@pytest.mark.parametrize("which", ["dense", "activation", "fused"])
+def test_perturbed_losses_follow_a_monkey_patched_layer(which):
+    """A layer whose instance ``forward`` is replaced (a Dense, an activation layer, or the activation
+    fused into a Dense) is run as patched.
+
+    Seeded bugs: the fast path's checks for instance-level overrides removed (it then evaluates
+    the class's formula instead of what ``model.forward`` computes)."""
+    model, X, y = _small_model_and_data()
+    if which == "dense":
+        dense = model.layers[0]
+        dense.forward = lambda x, training=True: 2.0 * Dense.forward(dense, x, training)
+    elif which == "activation":
+        model.layers[1].forward = lambda x, training=True: np.tanh(x) + 0.5
+    else:
+        model = NeuralNetwork([Dense(3, 4, activation="tanh", seed=0), Dense(4, 2, seed=1)])
+        model.layers[0].activation.forward = lambda x, training=True: np.tanh(x) + 0.5
+    name = [k for k in model.params() if k.startswith("W")][-1]  # the last layer's weights
+    loss_fn = MSELoss()
+    idx = np.arange(6)
+    steps = np.tile([1e-2, -1e-2], (6, 1))
+    got = perturbed_losses(model, name, idx, steps, X, y, loss_fn)
+    ref = _reference_losses(model, name, idx, steps, X, y, loss_fn)
+    np.testing.assert_allclose(got, ref, rtol=1e-12)
+
+
+def test_perturbed_losses_refuse_nonfinite_input_like_the_network():
+    """Seeded bug: the fast path's NaN/inf check of ``X`` removed (it returned NaN losses)."""
+    model, X, y = _small_model_and_data()
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match=r"NeuralNetwork.forward: X contains NaN or inf \(first at index \(2, 1\)"):
+        perturbed_losses(model, "W_0", np.arange(3), np.full((3, 2), 1e-3), X, y, MSELoss())
+
+
+def test_backward_names_the_network_when_grad_has_the_wrong_shape():
+    """Seeded bug: only the batch size of ``grad`` checked (a layer's own message came instead)."""
+    model, X, _ = _small_model_and_data()
+    model.forward(X)
+    with pytest.raises(ValueError, match=r"NeuralNetwork.backward: grad has shape \(5, 3\), expected \(5, 2\)"):
+        model.backward(np.ones((5, 3)))
+
+
+def test_accumulate_does_not_broadcast_a_stale_gradient_of_another_shape():
+    """A stale gradient of the wrong shape is replaced, never broadcast into the new one.
+
+    Seeded bug: the shape test before ``new + old`` removed."""
+    model, X, y = _small_model_and_data()
+    model.forward(X)
+    model.backward(np.ones((5, 2)))
+    fresh = model.layers[0].grads["W"].copy()
+    model.layers[0].grads["W"] = np.ones((1, 4))  # broadcastable against (3, 4)
+    model.backward(np.ones((5, 2)), accumulate=True)
+    np.testing.assert_array_equal(model.layers[0].grads["W"], fresh)
