@@ -620,3 +620,68 @@ def test_float32_gradient_round_off_is_judged_against_the_largest_entry():
     assert rep.passed and rep.diagnosis.kind == "precision"
     # the same error in a float64 gradient is a real error
     assert not check_gradients(lambda v: v * c, g32.astype(np.float64), x, np.ones(2)).passed
+
+
+# ---------------------------------------------------------------------------------------------
+# third round
+# ---------------------------------------------------------------------------------------------
+def test_blobs_reject_non_finite_centres():
+    """Seeded bug: the finiteness check of ``centers`` dropped (NaN clouds returned silently)."""
+    with pytest.raises(ValueError, match="finite"):
+        make_blobs(10, centers=[[0.0, np.nan], [1.0, 1.0]], seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        make_blobs(10, centers=[[np.inf, 0.0]], seed=0)
+
+
+class _Float32Model:
+    """One float32 parameter whose gradient is huge (its squares overflow float32)."""
+
+    def __init__(self) -> None:
+        self.p = {"W_0": np.ones((2, 2), dtype=np.float32)}
+        self.g = {"W_0": np.full((2, 2), 3e20, dtype=np.float32)}
+
+    def forward(self, X, training=True):
+        return np.asarray(X, dtype=np.float32) @ self.p["W_0"]
+
+    def backward(self, grad):
+        return None
+
+    def params(self):
+        return self.p
+
+    def grads(self):
+        return self.g
+
+
+class _NoOpOptimizer:
+    def step(self, grads):
+        pass
+
+
+def test_grad_norms_are_accumulated_in_float64():
+    """Seeded bug: the gradient norm computed in the gradient's float32 (``(3e20)**2`` overflows to inf)."""
+    X = np.zeros((4, 2))
+    y = np.zeros((4, 2))
+    h = fit(_Float32Model(), MSELoss(), _NoOpOptimizer(), DataLoader(X, y, batch_size=4, shuffle=False), epochs=1,
+            progress=False, metrics=None, record_grad_norms=True)
+    assert h.grad_norms["W_0"][0] == pytest.approx(2 * float(np.float32(3e20)), rel=1e-12)
+    assert h.grad_norms_by_layer()[0][0] == pytest.approx(2 * float(np.float32(3e20)), rel=1e-12)
+
+
+def test_diagnosis_to_dict_is_plain_json():
+    """Seeded bug: ``Diagnosis.to_dict`` leaving NumPy scalars / tuples / NaN in ``details``."""
+    d = Diagnosis("scale", "m", {"factor": np.float64(2.0), "entries": [(1, 2)], "n": np.int64(3),
+                                 "x": float("nan")})
+    out = d.to_dict()
+    assert out == {"kind": "scale", "message": "m", "details": {"factor": 2.0, "entries": [[1, 2]], "n": 3,
+                                                                "x": None}}
+    assert type(out["details"]["factor"]) is float and type(out["details"]["n"]) is int
+    json.dumps(out, allow_nan=False)
+
+
+def test_passing_kink_report_explains_itself_in_text():
+    """Seeded bug: the detail line of a passing ``kink`` verdict dropped from ``str(report)``."""
+    x = np.array([-1.0, 0.0, 0.5, 2.0])
+    rep = check_gradients(lambda v: np.maximum(v, 0.0), (x > 0).astype(float), x, np.ones(4), name="relu")
+    assert rep.passed and rep.diagnosis.kind == "kink" and rep.kinks == [(1,)]
+    assert "relu: kink:" in str(rep)
