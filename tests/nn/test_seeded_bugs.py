@@ -390,3 +390,36 @@ def test_accumulate_does_not_broadcast_a_stale_gradient_of_another_shape():
     model.layers[0].grads["W"] = np.ones((1, 4))  # broadcastable against (3, 4)
     model.backward(np.ones((5, 2)), accumulate=True)
     np.testing.assert_array_equal(model.layers[0].grads["W"], fresh)
+
+
+
+@pytest.mark.parametrize("grad_dtype", [np.float32, np.float64])
+def test_optimizer_state_has_the_parameter_dtype(grad_dtype):
+    """Adam's moments and SGD's momentum buffer are arrays of the parameter's dtype (as torch's
+    state), whatever the gradient's dtype; the updates still follow the float64 formulas closely.
+
+    Seeded bugs: Adam's state created as float64 for float32 parameters; SGD's momentum buffer
+    copied in the gradient's dtype."""
+    rng = np.random.default_rng(9)
+    p0 = rng.normal(size=(5, 4)).astype(np.float32)
+    grads = [rng.normal(size=(5, 4)).astype(grad_dtype) for _ in range(3)]
+    p_adam, p_sgd = p0.copy(), p0.copy()
+    adam = Adam({"p": p_adam}, lr=0.01)
+    sgd = SGD({"p": p_sgd}, lr=0.01, momentum=0.9)
+    m = v = np.zeros((5, 4))
+    buf = None
+    ref_adam, ref_sgd = p0.astype(np.float64), p0.astype(np.float64)
+    for t, g in enumerate(grads, start=1):
+        adam.step({"p": g})
+        sgd.step({"p": g})
+        g64 = g.astype(np.float64)
+        m = 0.9 * m + 0.1 * g64
+        v = 0.999 * v + 0.001 * g64**2
+        ref_adam -= 0.01 * (m / (1 - 0.9**t)) / (np.sqrt(v / (1 - 0.999**t)) + 1e-8)
+        buf = g64 if buf is None else 0.9 * buf + g64
+        ref_sgd -= 0.01 * buf
+    assert adam.state["p"]["m"].dtype == np.float32 and adam.state["p"]["v"].dtype == np.float32
+    assert sgd.state["p"]["momentum_buffer"].dtype == np.float32
+    assert p_adam.dtype == np.float32 and p_sgd.dtype == np.float32
+    np.testing.assert_allclose(p_adam, ref_adam, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(p_sgd, ref_sgd, rtol=1e-5, atol=1e-6)
