@@ -19,7 +19,7 @@ float64 copies of float32 parameters in :mod:`~verigrad.check.upcast`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Callable, Optional
 
@@ -421,12 +421,7 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
         def regrad() -> dict[str, np.ndarray]:
             # the claimed gradients at the current live arrays (the multi-kink test's nearby points)
             dx = model.backward(loss_fn.backward(_layer_forward(model, Xe, training), y))
-            now = model.grads()
-            out = {nm: _grad_array(now[nm], f"model.grads()[{nm!r}]", params[nm].shape, f"parameter {nm!r}")[0]
-                   for nm in checked if nm != "input"}
-            if "input" in checked:
-                out["input"] = np.asarray(dx, dtype=np.float64)
-            return out
+            return _claimed_now(model.grads(), dx, checked, params, "model.grads()[{!r}]", "parameter {!r}")
 
         batch = int(X.shape[0]) if X.ndim >= 1 else None
         dp = np.asarray(dpred) if isinstance(dpred, (np.ndarray, np.generic, float)) else None
@@ -445,6 +440,36 @@ def gradient_check(model: Any, X: Any, y: Any, loss_fn: Any = None, eps: Optiona
         g_guard.restore()
         _restore_grads(model, g_before)
     return _finish(report, opts)
+
+
+def _claimed_now(now: Mapping[str, Any], dx: Any, checked: Sequence[str], params: Mapping[str, np.ndarray],
+                 grad_arg: str, param_what: str) -> dict[str, np.ndarray]:
+    """The claimed gradients after a fresh backward pass, for ``regrad`` (the multi-kink test).
+
+    Parameters
+    ----------
+    now : mapping of str to array
+        The model's (or layer's) gradients after the backward pass; ``now[nm]`` of the shape of
+        ``params[nm]`` (or its transpose / up to axes of length 1, as :func:`_grad_array` accepts).
+    dx : array of the input's shape
+        The input gradient the backward pass returned; becomes entry ``"input"`` if it is checked.
+    checked : sequence of str
+        The names of the checked targets (``"input"`` included when the input gradient is checked).
+    params : mapping of str to ndarray
+        The live parameters (their shapes).
+    grad_arg, param_what : str
+        Format strings with one ``{!r}`` for the name, used in error messages
+        (``"model.grads()[{!r}]"``, ``"parameter {!r}"``).
+
+    Returns
+    -------
+    dict of str to ndarray of float64
+    """
+    out = {nm: _grad_array(now[nm], grad_arg.format(nm), params[nm].shape, param_what.format(nm))[0]
+           for nm in checked if nm != "input"}
+    if "input" in checked:
+        out["input"] = np.asarray(dx, dtype=np.float64)
+    return out
 
 
 def _upstream_rounding_scale(pred: Any, y: Any, batch: Optional[int]) -> float:
@@ -610,13 +635,8 @@ def check_layers(model: Any, X: Any, **options: Any) -> LayersReport:
                 xr = xe.copy()
                 _layer_forward(layer, xr, opts.training)
                 dxr = _layer_backward(layer, xr, dy)
-                now = _layer_dict(layer, ("grads", "gradients"))
-                out = {nm: _grad_array(now[nm], f"model.layers[{i}].grads[{nm!r}]", lparams[nm].shape,
-                                       f"model.layers[{i}].params[{nm!r}]")[0]
-                       for nm in checked if nm != "input"}
-                if "input" in checked:
-                    out["input"] = np.asarray(dxr, dtype=np.float64)
-                return out
+                return _claimed_now(_layer_dict(layer, ("grads", "gradients")), dxr, checked, lparams,
+                                    f"model.layers[{i}].grads[{{!r}}]", f"model.layers[{i}].params[{{!r}}]")
 
             rep = _live_check(targets, loss, opts, title=f"layer {i} ({type(layer).__name__})", mutated=None,
                               batch_size=int(act.shape[0]) if act.ndim else None,
