@@ -438,7 +438,20 @@ def test_metrics_are_nan_in_the_epoch_that_diverged():
     assert all(math.isfinite(v) for v in h.metrics["mae"][:-1])
 
 
-class _BufferModel:
+class _DictModel:
+    """Model stub holding its parameters and gradients in the dicts ``self.p`` and ``self.g``."""
+
+    p: dict
+    g: dict
+
+    def params(self):
+        return self.p
+
+    def grads(self):
+        return self.g
+
+
+class _BufferModel(_DictModel):
     """Seed 001 style model: gradients written in place into persistent buffers (``self.dW[...] = ...``)."""
 
     def __init__(self) -> None:
@@ -453,12 +466,6 @@ class _BufferModel:
     def backward(self, grad):
         self.g["W_0"][...] = self.X.T @ grad
         return None
-
-    def params(self):
-        return self.p
-
-    def grads(self):
-        return self.g
 
 
 class _ConsumingOptimizer:
@@ -633,7 +640,7 @@ def test_blobs_reject_non_finite_centres():
         make_blobs(10, centers=[[np.inf, 0.0]], seed=0)
 
 
-class _Float32Model:
+class _Float32Model(_DictModel):
     """One float32 parameter whose gradient is huge (its squares overflow float32)."""
 
     def __init__(self) -> None:
@@ -645,12 +652,6 @@ class _Float32Model:
 
     def backward(self, grad):
         return None
-
-    def params(self):
-        return self.p
-
-    def grads(self):
-        return self.g
 
 
 class _NoOpOptimizer:
