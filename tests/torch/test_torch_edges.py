@@ -188,8 +188,15 @@ def test_methods_complex_step_and_richardson():
 
 
 def test_unsupported_options():
+    calls = []
+
+    def fn(a):
+        calls.append(1)
+        return torch.tanh(a)
+
     with pytest.raises(TypeError, match="name='x' is not supported"):
-        vt.check(torch.tanh, _t(20, 3), name="x")
+        vt.check(fn, _t(20, 3), name="x")
+    assert calls == []  # refused with the other arguments, before fn runs
     with pytest.raises(TypeError, match="unknown option"):
         vt.check(torch.tanh, _t(20, 3), tolerance=1e-3)
 

@@ -248,6 +248,12 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
         isinstance(num_threads, bool) or not isinstance(num_threads, (int, np.integer)) or num_threads < 1
     ):
         raise ValueError(f"num_threads must be a positive integer or None, got {num_threads!r}")
+    if options.get("name"):
+        raise TypeError(
+            f"option name={options['name']!r} is not supported by verigrad.torch.check (tensors are named "
+            "by names= and by the module's parameter names)"
+        )
+    options.pop("name", None)
     input_names = _input_names(len(inputs), names)
     is_tensor = [isinstance(x, torch.Tensor) for x in inputs]
     for i, x in enumerate(inputs):
@@ -573,12 +579,6 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
 
     check_gradients, ModelReport = _checker()
     positions = {input_names[i]: i for i in checked}
-    if options.get("name"):
-        raise TypeError(
-            f"option name={options['name']!r} is not supported by verigrad.torch.check (tensors are named "
-            "by names= and by the module's parameter names)"
-        )
-    options.pop("name", None)
     options.setdefault("seed", seed)
     if "batch_size" not in options:
         # the conventional batch axis: lets the diagnosis name a factor N ("missing 1/N")
