@@ -44,8 +44,13 @@ class _TupleOutput:
         self.shapes: list[tuple[int, ...]] = []
         self.note: Optional[str] = None
 
+    @staticmethod
+    def _is_tuple(out: Any) -> bool:
+        """A tuple or list of outputs (a list of plain numbers is one array)."""
+        return isinstance(out, (tuple, list)) and not (isinstance(out, list) and all(_is_number(v) for v in out))
+
     def _decide(self, out: Any) -> None:
-        if not isinstance(out, (tuple, list)) or (isinstance(out, list) and all(_is_number(v) for v in out)):
+        if not self._is_tuple(out):
             self.kind = "plain"
             return
         k = len(out)
@@ -92,8 +97,7 @@ class _TupleOutput:
         out = self.fn(x)
         if self.kind is None:
             self._decide(out)
-        is_tuple = isinstance(out, (tuple, list)) and not (
-            isinstance(out, list) and all(_is_number(v) for v in out))
+        is_tuple = self._is_tuple(out)
         if self.kind == "plain":
             if is_tuple:
                 raise TypeError(f"fn returned a {type(out).__name__} at a perturbed point but an array at x")
