@@ -299,7 +299,7 @@ def _check_live_params(params: dict[str, np.ndarray], grads: dict[str, Any], los
             mutated = "params " + ", ".join(repr(targets[i].name) for i in changed)
             guard.restore()
         report = _live_check(targets, loss_value, opts, title="gradient check", mutated=mutated,
-                             batch_size=opts.batch_size, transposed=transposed, regrad=regrad)
+                             batch_size=None, transposed=transposed, regrad=regrad)
         report.notes += notes + ([loss_value.note] if loss_value.note else [])
     except NonScalarObjective as exc:
         raise TypeError(str(exc)) from None
