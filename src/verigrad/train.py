@@ -178,11 +178,11 @@ def accuracy(pred: Any, y: Any, *args: Any, threshold: float | None = None) -> f
         raise ValueError("accuracy: empty batch (0 samples)")
     yl = _target_labels(y, pl.shape[0])
     p = np.asarray(pred)
-    if p.ndim == 2 and p.shape[1] > 1 and yl.size and (yl.max() >= p.shape[1] or yl.min() < 0):
+    if p.ndim == 2 and p.shape[1] > 1 and not labels_in_range(yl, p.shape[1]):
+        bad = int(yl.max()) if yl.max() >= p.shape[1] else int(yl.min())
         raise ValueError(
-            f"accuracy: y has label {int(yl.max() if yl.max() >= p.shape[1] else yl.min())} but pred has "
-            f"{p.shape[1]} columns (one score per class); pred must be the model's outputs: to evaluate a model "
-            "on inputs X call accuracy(model, X, y)")
+            f"accuracy: y has label {bad} but pred has {p.shape[1]} columns (one score per class); pred must be "
+            "the model's outputs: to evaluate a model on inputs X call accuracy(model, X, y)")
     return int(np.count_nonzero(pl == yl)) / pl.shape[0]
 
 
