@@ -84,6 +84,19 @@ def test_fn_returning_non_tensor():
         vt.check(lambda x: x.argmax(), _x(3))
 
 
+def test_fn_returning_non_tensor_only_on_the_copies_is_refused_without_fallback():
+    # a tensor on the caller's float32 input, a number on the copies: a TypeError naming where (no
+    # fallback to another dtype and no TorchCheckError, since no dtype can make that output checkable)
+    def fn(a):
+        return a.sum() if a.dtype == torch.float32 and a.requires_grad else 1.0
+
+    x = torch.randn(3, 2, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    with pytest.raises(TypeError, match="on the float64 copies it returned a float"):
+        vt.check(fn, x)
+    with pytest.raises(TypeError, match="on native-dtype copies it returned a float"):
+        vt.check(fn, x, double=False)
+
+
 def test_fn_not_callable_and_bad_options():
     with pytest.raises(TypeError, match="fn must be callable"):
         vt.check(3, _x(3))

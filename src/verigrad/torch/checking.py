@@ -507,7 +507,8 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
             raise TorchCheckError(
                 f"fn raised when evaluated on {where} copies of its inputs: {failures[0]}"
             ) from exc
-        _outputs(trial, where)
+        if not isinstance(trial, (torch.Tensor, tuple, list, dict)):
+            _outputs(trial, where)  # raises: fn returns no tensor at all (no fallback for that)
         if tier == "upcast":
             notes.append(
                 "fn mixes the checked tensors with float32 tensors it holds (data or weights it closes over: "
