@@ -42,16 +42,12 @@ def test_dense_large_products_match_plain_formulas(dtype) -> None:
     assert layer.backward(dy, input_grad=False) is None
 
 
-def test_dense_large_and_small_paths_agree() -> None:
+def test_dense_large_and_small_paths_agree(monkeypatch: pytest.MonkeyPatch) -> None:
     """The same layer computed above and below the threshold (np.matmul vs np.dot) agrees to rounding."""
     layer, x, dy = _large_dense(np.float64, seed=5)
     big = (layer.forward(x), layer.backward(dy), layer.grads["W"].copy(), layer.grads["b"].copy())
-    old = layers_module._MATMUL_MIN_WORK
-    layers_module._MATMUL_MIN_WORK = 1 << 62  # every product through np.dot
-    try:
-        small = (layer.forward(x), layer.backward(dy), layer.grads["W"].copy(), layer.grads["b"].copy())
-    finally:
-        layers_module._MATMUL_MIN_WORK = old
+    monkeypatch.setattr(layers_module, "_MATMUL_MIN_WORK", 1 << 62)  # every product through np.dot
+    small = (layer.forward(x), layer.backward(dy), layer.grads["W"].copy(), layer.grads["b"].copy())
     for a, c in zip(big, small):
         np.testing.assert_allclose(a, c, rtol=1e-13, atol=1e-13)
 
