@@ -37,6 +37,9 @@ def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray
     low = [k for k, p in params.items() if p.dtype.itemsize < 8]
     swaps: list[tuple[str, np.ndarray]] = []
 
+    def get(k: str) -> Any:
+        return container.get(k) if form == "mapping" else getattr(container, k, None)
+
     def put(k: str, arr: np.ndarray) -> None:
         if form == "mapping":
             container[k] = arr
@@ -45,12 +48,11 @@ def _check_params_upcast(container: Any, form: str, params: dict[str, np.ndarray
 
     try:
         for k in low:
-            if (container.get(k) if form == "mapping" else getattr(container, k, None)) is not params[k]:
+            if get(k) is not params[k]:
                 return None
             swaps.append((k, params[k]))
             put(k, params[k].astype(np.float64))
-        live = {k: (container[k] if form == "mapping" else getattr(container, k)) if k in low else p
-                for k, p in params.items()}
+        live = {k: get(k) if k in low else p for k, p in params.items()}
         base, dt = to_scalar(loss_value(), "loss")
         if dt is not None and np.dtype(dt).itemsize < 8:
             return None
