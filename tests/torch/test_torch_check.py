@@ -41,6 +41,7 @@ CORRECT = [
     ("tanh", F.Tanh.apply, lambda: (_t(2, 5, 4),)),
     ("softmax", F.Softmax.apply, lambda: (_t(3, 4, 5, scale=2.0),)),
     ("leaky_relu", F.LeakyReLU.apply, lambda: (_t(4, 5, 4),)),
+    ("matmul", F.Matmul.apply, lambda: (_t(9, 6, 4), _t(10, 4, 3))),
     ("mean_square", F.MeanSquare.apply, lambda: (_t(5, 6, 3), _t(6, 6, 3, grad=False))),
     ("torch_builtin", lambda x, w: torch.tanh(x @ w).pow(2), lambda: (_t(7, 4, 3), _t(8, 3, 2))),
 ]

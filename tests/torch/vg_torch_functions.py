@@ -36,6 +36,20 @@ class Linear(torch.autograd.Function):
         return g @ W.T, x.T @ g, g.sum(0)
 
 
+class Matmul(torch.autograd.Function):
+    """y = x @ W, x (n, i), W (i, o) (the base of the matmul bugs below)."""
+
+    @staticmethod
+    def forward(ctx, x, W):
+        ctx.save_for_backward(x, W)
+        return x @ W
+
+    @staticmethod
+    def backward(ctx, g):
+        x, W = ctx.saved_tensors
+        return g @ W.T, x.T @ g
+
+
 class Sigmoid(torch.autograd.Function):
     """y = 1 / (1 + exp(-x)) computed stably; dy/dx = y (1 - y)."""
 
@@ -153,13 +167,8 @@ class MeanSquareNoN(MeanSquare):
         return g * (p - y), None
 
 
-class MatmulTransposed(torch.autograd.Function):
+class MatmulTransposed(Matmul):
     """y = x @ W with W square. Bug: dW transposed."""
-
-    @staticmethod
-    def forward(ctx, x, W):
-        ctx.save_for_backward(x, W)
-        return x @ W
 
     @staticmethod
     def backward(ctx, g):
@@ -331,13 +340,8 @@ class Legendre3(torch.autograd.Function):
         return g * 1.5 * (5 * x ** 2 - 1)
 
 
-class TutorialReLU(torch.autograd.Function):
-    """The tutorial's ReLU: clone the incoming gradient, zero it where x < 0."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return x.clamp(min=0)
+class TutorialReLU(ReLU):
+    """The tutorial's ReLU (the forward of :class:`ReLU`): clone the incoming gradient, zero it where x < 0."""
 
     @staticmethod
     def backward(ctx, g):
@@ -523,13 +527,8 @@ class MulAddSwapped(MulAdd):
         return g * x, g * (y + 1)
 
 
-class MatmulGradsSwapped(torch.autograd.Function):
+class MatmulGradsSwapped(Matmul):
     """f = x @ W, x (n, i), W (i, o). Bug: returns (dW, dx): each of the other's shape."""
-
-    @staticmethod
-    def forward(ctx, x, W):
-        ctx.save_for_backward(x, W)
-        return x @ W
 
     @staticmethod
     def backward(ctx, g):
