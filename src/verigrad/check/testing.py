@@ -65,23 +65,14 @@ def assert_gradients(fn: Any, grad: Any, x: Any, dLdf: Any = None,
         return assert_model_gradients(fn, grad, x, dLdf, **options)
     if dLdf is None and _is_params_form(grad, x):
         return assert_params_gradients(fn, grad, x, **options)
-    report = check_gradients(fn, grad, x, dLdf, **options)
-    if not report.passed:
-        raise GradientCheckError(report)
-    return report
+    return check_gradients(fn, grad, x, dLdf, **options).raise_if_failed()
 
 
 def assert_model_gradients(model: Any, X: Any, y: Any, loss_fn: Any, **options: Any) -> ModelReport:
     """Assert that every gradient of ``model`` (and dL/dX) is right (see :func:`gradient_check`)."""
-    report = gradient_check(model, X, y, loss_fn, **options)
-    if not report.passed:
-        raise GradientCheckError(report)
-    return report
+    return gradient_check(model, X, y, loss_fn, **options).raise_if_failed()
 
 
 def assert_params_gradients(loss: Any, params: Any, grads: Any, **options: Any) -> ModelReport:
     """Assert that ``grads`` are the gradients of ``loss()`` w.r.t. the live ``params`` (:func:`check_params`)."""
-    report = check_params(loss, params, grads, **options)
-    if not report.passed:
-        raise GradientCheckError(report)
-    return report
+    return check_params(loss, params, grads, **options).raise_if_failed()
