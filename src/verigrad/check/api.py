@@ -49,6 +49,7 @@ from verigrad.check.arrays import (
     _grad_array,
     _grad_eps,
     _is_number,
+    _nudged,
     _output,
     _Restorer,
     _same_bits,
@@ -144,8 +145,7 @@ def _check_live_x(fn: _TupleOutput, grad: Any, x: np.ndarray, opts: Options,
     i = int(np.argmax(a)) if a.size else 0
     try:
         base = np.asarray(fn(keep.copy()))
-        x.flat[i] = x.flat[i] + np.asarray(1e-3 * max(1.0, abs(float(x.flat[i]))), dtype=x.dtype)
-        moved = np.asarray(fn(keep.copy()))
+        moved = np.asarray(_nudged(x, i, lambda: fn(keep.copy())))
     except Exception:  # noqa: BLE001 - could not tell: keep the first report
         return None
     finally:

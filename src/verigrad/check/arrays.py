@@ -4,12 +4,13 @@
 * :func:`_grad_array` - a claimed gradient (shape checks, transposed shape, per-sample gradients);
 * :func:`_output`, :func:`_dldf` - ``fn``'s output and the upstream gradient of ``L = sum(fn(x) * dLdf)``;
 * :func:`_is_number`, :func:`_array_like` - what counts as a scalar or an array;
-* :func:`_same_bits`, :class:`_Restorer` - bit-for-bit comparison, and putting live arrays back.
+* :func:`_same_bits`, :class:`_Restorer` - bit-for-bit comparison, and putting live arrays back;
+* :func:`_nudged` - a value with one entry of a live array moved (does the code read that array?).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -147,3 +148,17 @@ class _Restorer:
     def restore(self) -> None:
         for a, c in self.pairs:
             np.copyto(a, c)
+
+
+def _nudged(arr: np.ndarray, i: int, evaluate: Callable[[], Any]) -> Any:
+    """``evaluate()`` with ``arr.flat[i]`` moved by ``1e-3 * max(1, |arr.flat[i]|)``, put back afterwards.
+
+    Tells whether the code reads the array ``arr``: the upcast copies must be the arrays the loss reads;
+    ``fn`` that ignores its argument may read the caller's ``x`` itself. Returns ``evaluate()``'s value.
+    """
+    old = arr.flat[i]
+    arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
+    try:
+        return evaluate()
+    finally:
+        arr.flat[i] = old

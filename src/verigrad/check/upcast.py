@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from verigrad.check.adapters import _layer_forward, _LossValue
+from verigrad.check.arrays import _nudged
 from verigrad.check.assembly import _check_live_params
 from verigrad.check.engine import to_scalar
 from verigrad.check.options import Options
@@ -128,15 +129,3 @@ def _undo_upcast(swaps: list[tuple[dict, str, np.ndarray]]) -> None:
     for lp, k, v in swaps:
         lp[k] = v
 
-
-def _nudged(arr: np.ndarray, i: int, evaluate: Callable[[], Any]) -> Any:
-    """``evaluate()`` with ``arr.flat[i]`` moved by ``1e-3 * max(1, |arr.flat[i]|)``, put back afterwards.
-
-    Tells whether the loss reads the array ``arr`` (the upcast copies must be the arrays it reads).
-    """
-    old = arr.flat[i]
-    arr.flat[i] = old + 1e-3 * max(1.0, abs(float(old)))
-    try:
-        return evaluate()
-    finally:
-        arr.flat[i] = old
