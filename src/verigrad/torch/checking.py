@@ -226,12 +226,11 @@ def check(
     return report
 
 
-def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int | None,  # noqa: PLR0913
-           rng: np.random.Generator | None, wrt: Sequence[int] | None, names: Sequence[str] | None,
-           double: bool | None, method: str, num_threads: int | None, probe: bool,
-           output: int | Callable[[Any], torch.Tensor] | None, options: dict[str, Any]) -> ModelReport:
-    """:func:`check` (same arguments, ``options`` as a dict) without the protection of the modules ``fn``
-    holds."""
+def _validated_rng(fn: Callable[..., Any], seed: int | None, rng: np.random.Generator | None,
+                   double: bool | None, output: Any, num_threads: int | None,
+                   options: dict[str, Any]) -> np.random.Generator:
+    """Check the arguments of :func:`check` that need no evaluation of ``fn`` (``name`` is removed from
+    ``options``); return the generator of the default ``dLdf``."""
     if not callable(fn):
         raise TypeError(f"fn must be callable (a function, Function.apply or nn.Module), got {type(fn).__name__}")
     if rng is None:
@@ -254,22 +253,12 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
             "by names= and by the module's parameter names)"
         )
     options.pop("name", None)
-    input_names = _input_names(len(inputs), names)
-    is_tensor = [isinstance(x, torch.Tensor) for x in inputs]
-    for i, x in enumerate(inputs):
-        if isinstance(x, np.ndarray) or (not any(is_tensor) and i == 0):
-            raise TypeError(
-                f"input {i} ({input_names[i]}, positional argument {i + 1} after fn) is a {type(x).__name__}, "
-                "expected a torch.Tensor"
-                + (": convert it with torch.from_numpy(...)" if isinstance(x, np.ndarray) else
-                   ": tensors inside a container are not checked, pass them as separate inputs, e.g. "
-                   "check(lambda a, b: torch.cat([a, b]), a, b)"
-                   if any(isinstance(o, torch.Tensor) for _, o in _flatten(x)) else
-                   ": fn needs at least one tensor input to check")
-                + " (numbers, None and other non-tensor arguments are passed to fn unchanged)"
-            )
+    return rng
 
-    # ---- which inputs are checked
+
+def _checked_positions(inputs: tuple[Any, ...], wrt: Sequence[int] | int | None, input_names: list[str],
+                       is_tensor: list[bool]) -> list[int]:
+    """Positions of the checked inputs: ``wrt`` (validated) or the tensors requiring grad; all floating point."""
     if wrt is None:
         checked = [i for i, x in enumerate(inputs) if is_tensor[i] and x.requires_grad]
     else:
@@ -302,6 +291,32 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
                 f"input {i} ({input_names[i]}) has dtype {x.dtype}: only floating-point tensors have "
                 f"gradients to check; {hint}"
             )
+    return checked
+
+
+def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int | None,  # noqa: PLR0913
+           rng: np.random.Generator | None, wrt: Sequence[int] | None, names: Sequence[str] | None,
+           double: bool | None, method: str, num_threads: int | None, probe: bool,
+           output: int | Callable[[Any], torch.Tensor] | None, options: dict[str, Any]) -> ModelReport:
+    """:func:`check` (same arguments, ``options`` as a dict) without the protection of the modules ``fn``
+    holds."""
+    rng = _validated_rng(fn, seed, rng, double, output, num_threads, options)
+    input_names = _input_names(len(inputs), names)
+    is_tensor = [isinstance(x, torch.Tensor) for x in inputs]
+    for i, x in enumerate(inputs):
+        if isinstance(x, np.ndarray) or (not any(is_tensor) and i == 0):
+            raise TypeError(
+                f"input {i} ({input_names[i]}, positional argument {i + 1} after fn) is a {type(x).__name__}, "
+                "expected a torch.Tensor"
+                + (": convert it with torch.from_numpy(...)" if isinstance(x, np.ndarray) else
+                   ": tensors inside a container are not checked, pass them as separate inputs, e.g. "
+                   "check(lambda a, b: torch.cat([a, b]), a, b)"
+                   if any(isinstance(o, torch.Tensor) for _, o in _flatten(x)) else
+                   ": fn needs at least one tensor input to check")
+                + " (numbers, None and other non-tensor arguments are passed to fn unchanged)"
+            )
+
+    checked = _checked_positions(inputs, wrt, input_names, is_tensor)
 
     module = fn if isinstance(fn, torch.nn.Module) else None
     param_names: list[str] = []
