@@ -203,37 +203,6 @@ def op_checks(case: Case, model: Any, X: np.ndarray, y: np.ndarray, loss: Any) -
 CHECKS = ("gradient_check", "check_layers", "check_gradients")
 
 
-def judge_model_with_regrad(model: Any, X: np.ndarray, y: np.ndarray, loss: Any,
-                            regrad: bool = True) -> tuple[Any, dict[str, Any]]:
-    """gradient_check's judgement with the multi-kink test wired directly on the engine (as api.py does).
-
-    ``Context.regrad`` runs the model's forward and backward at the current contents of the live arrays
-    and returns every gradient (and ``"input"``); ``Context.targets`` lists every live array, so that the
-    multi-kink test (``engine.verify_nearby``) can move them all. Returns the context and the
-    :class:`~verigrad.check.engine.EntryResult` per name.
-    """
-    from verigrad.check.engine import EPS64, Context, Objective, Target, eps_of, judge_entries
-
-    Xe = np.asarray(X, dtype=np.float64).copy()
-    params = model.params()
-
-    def grads() -> dict[str, np.ndarray]:
-        pred = model.forward(Xe)
-        dx = model.backward(loss.backward(pred, y))
-        g = {k: np.asarray(v, dtype=np.float64).copy() for k, v in model.grads().items()}
-        g["input"] = np.asarray(dx, dtype=np.float64).copy()
-        return g
-
-    g0 = grads()
-    targets = [Target(k, v, g0[k], eps_of(v.dtype), eps_of(v.dtype)) for k, v in params.items()]
-    targets.append(Target("input", Xe, g0["input"], EPS64, EPS64))
-    obj = Objective(lambda: float(loss.forward(model.forward(Xe), y)))
-    L0 = obj()
-    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.abs(g).max()) for g in g0.values()),
-                  regrad=grads if regrad else None, targets=targets)
-    return ctx, {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
-
-
 def run(case: Case, checks: tuple[str, ...] = CHECKS) -> dict[str, list[str]]:
     """Run the checks on ``case``; returns the failure lines per check (empty: no false alarm)."""
     model, X, y, loss = build(case)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import os
 import sys
+from typing import Any
 
 import numpy as np
 import pytest
 
 from verigrad.check import check_gradients, check_layers, check_params, gradient_check
+from verigrad.check.engine import EPS64, Context, Objective, Target, eps_of, judge_entries
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "benchmarks"))
@@ -115,7 +117,33 @@ def test_relu_op_at_exact_zeros_and_its_bugs():
     assert not check_gradients(f, wrong_at_kink, x, dy).passed  # outside the one-sided hull
 
 
-_judge_model_with_regrad = false_alarms.judge_model_with_regrad
+def _judge_model_with_regrad(model: Any, X: np.ndarray, y: np.ndarray, loss: Any,
+                             regrad: bool = True) -> tuple[Any, dict[str, Any]]:
+    """gradient_check's judgement wired directly on the engine, with or without the multi-kink test.
+
+    ``Context.regrad`` runs the model's forward and backward at the current contents of the live arrays
+    and returns every gradient (and ``"input"``); ``Context.targets`` lists every live array, so that the
+    multi-kink test (``engine.verify_nearby``) can move them all. Returns the context and the
+    :class:`~verigrad.check.engine.EntryResult` per name.
+    """
+    Xe = np.asarray(X, dtype=np.float64).copy()
+    params = model.params()
+
+    def grads() -> dict[str, np.ndarray]:
+        pred = model.forward(Xe)
+        dx = model.backward(loss.backward(pred, y))
+        g = {k: np.asarray(v, dtype=np.float64).copy() for k, v in model.grads().items()}
+        g["input"] = np.asarray(dx, dtype=np.float64).copy()
+        return g
+
+    g0 = grads()
+    targets = [Target(k, v, g0[k], eps_of(v.dtype), eps_of(v.dtype)) for k, v in params.items()]
+    targets.append(Target("input", Xe, g0["input"], EPS64, EPS64))
+    obj = Objective(lambda: float(loss.forward(model.forward(Xe), y)))
+    L0 = obj()
+    ctx = Context(obj, L0, abs(L0), gscale=max(float(np.abs(g).max()) for g in g0.values()),
+                  regrad=grads if regrad else None, targets=targets)
+    return ctx, {t.name: judge_entries(t, ctx, np.arange(t.live.size)) for t in targets}
 
 
 @pytest.mark.parametrize("seed", [160, 186])
@@ -132,8 +160,6 @@ def test_sweep_multikinks_pass_with_nearby_verification(seed):
     assert any("multi-kink" in note for note in res["input"].notes)
     # and a wrong input gradient there still fails
     ctx, _ = _judge_model_with_regrad(model, X, y, loss)
-    from verigrad.check.engine import Target, judge_entries
-
     t = next(t for t in ctx.targets if t.name == "input")
     inner = ctx.regrad
     ctx.regrad = lambda: {**inner(), "input": -inner()["input"]}
