@@ -294,6 +294,79 @@ def _checked_positions(inputs: tuple[Any, ...], wrt: Sequence[int] | int | None,
     return checked
 
 
+def _numeric_side(fn: Callable[..., Any], module: torch.nn.Module | None, inputs: tuple[Any, ...],  # noqa: PLR0913
+                  is_tensor: list[bool], checked: list[int], param_names: list[str],
+                  output: int | Callable[[Any], torch.Tensor] | None, double: bool | None,
+                  out_shapes: list[tuple[int, ...]], notes: list[str],
+                  ) -> tuple[Callable[..., Any], list[Any], dict[str, torch.Tensor], str]:
+    """The copies the finite differences evaluate: ``(n_fn, n_inputs, n_params, numeric_dtype)``.
+
+    Tries the tiers of ``double`` in turn (float64 copies; float64 copies with every coarser float tensor
+    inside ``fn`` upcast; the original dtypes) with one trial evaluation each; appends a note on a fallback
+    to ``notes`` (and warns for ``double=None`` falling back to the original dtype).
+    """
+    def build(double_: bool):
+        n_inputs = [_numeric_copy(x, double_) if is_tensor[i] else x for i, x in enumerate(inputs)]
+        if module is not None:
+            n_module = _deepcopy_module(module).cpu()
+            if double_:
+                n_module = n_module.double()
+            elif any(p.dtype == torch.bfloat16 for p in n_module.parameters()):
+                n_module = n_module.float()
+            return n_module, n_inputs, dict(n_module.named_parameters())
+        return fn, n_inputs, {}
+
+    numeric_dtype = "float64"
+    # tiers: float64 copies; float64 copies with every coarser float tensor inside fn upcast (fn closes
+    # over float32 data or weights); the original dtypes
+    tiers = {True: ["float64", "upcast"], False: ["native"], None: ["float64", "upcast", "native"]}[double]
+    failures: list[str] = []
+    for tier in tiers:
+        n_fn, n_inputs, n_params = build(tier != "native")
+        n_fn = _selecting(n_fn, output)
+        if tier == "upcast":
+            n_fn = _upcasting(n_fn)
+        where = "on native-dtype copies" if tier == "native" else "on the float64 copies"
+        try:
+            with torch.no_grad():
+                trial = n_fn(*_fresh(n_inputs))
+            if isinstance(trial, (torch.Tensor, tuple, list, dict)):
+                trial_outs, _ = _outputs(trial, where)
+                if [tuple(o.shape) for o in trial_outs] != out_shapes:
+                    raise ValueError(
+                        f"fn's output has shape(s) {out_shapes} on the original inputs but "
+                        f"{[tuple(o.shape) for o in trial_outs]} on the copies"
+                    )
+        except Exception as exc:  # noqa: BLE001 - any failure of user code in float64 triggers the fallback
+            failures.append(f"{type(exc).__name__}: {exc}")
+            if tier != tiers[-1]:
+                continue
+            where = "native-dtype" if tier == "native" else "float64"
+            raise TorchCheckError(
+                f"fn raised when evaluated on {where} copies of its inputs: {failures[0]}"
+            ) from exc
+        if not isinstance(trial, (torch.Tensor, tuple, list, dict)):
+            _outputs(trial, where)  # raises: fn returns no tensor at all (no fallback for that)
+        if tier == "upcast":
+            notes.append(
+                "fn mixes the checked tensors with float32 tensors it holds (data or weights it closes over: "
+                f"{failures[0]}); evaluated in float64 by upcasting every float tensor inside fn"
+            )
+        if tier == "native":
+            dtypes = sorted({str(n_inputs[i].dtype).replace("torch.", "") for i in checked}
+                            | {str(n_params[n].dtype).replace("torch.", "") for n in param_names})
+            numeric_dtype = "/".join(dtypes)
+            if double is None:
+                msg = (
+                    f"fn cannot run in float64 ({failures[0]}); finite differences computed in the "
+                    f"original dtype {numeric_dtype}, which is much less accurate"
+                )
+                notes.append(msg)
+                warnings.warn("verigrad.torch.check: " + msg, UserWarning, stacklevel=3)
+        break
+    return n_fn, n_inputs, n_params, numeric_dtype
+
+
 def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int | None,  # noqa: PLR0913
            rng: np.random.Generator | None, wrt: Sequence[int] | None, names: Sequence[str] | None,
            double: bool | None, method: str, num_threads: int | None, probe: bool,
@@ -481,66 +554,9 @@ def _check(fn: Callable[..., Any], inputs: tuple[Any, ...], dLdf: Any, seed: int
             )
 
     # ---- numerical side: float64 copies; the checker perturbs one tensor at a time
-    def build(double_: bool):
-        n_inputs = [_numeric_copy(x, double_) if is_tensor[i] else x for i, x in enumerate(inputs)]
-        if module is not None:
-            n_module = _deepcopy_module(module).cpu()
-            if double_:
-                n_module = n_module.double()
-            elif any(p.dtype == torch.bfloat16 for p in n_module.parameters()):
-                n_module = n_module.float()
-            return n_module, n_inputs, dict(n_module.named_parameters())
-        return fn, n_inputs, {}
-
-    out_shapes = [tuple(o.shape) for o in outs]
-    numeric_dtype = "float64"
-    # tiers: float64 copies; float64 copies with every coarser float tensor inside fn upcast (fn closes
-    # over float32 data or weights); the original dtypes
-    tiers = {True: ["float64", "upcast"], False: ["native"], None: ["float64", "upcast", "native"]}[double]
-    failures: list[str] = []
-    for tier in tiers:
-        n_fn, n_inputs, n_params = build(tier != "native")
-        n_fn = _selecting(n_fn, output)
-        if tier == "upcast":
-            n_fn = _upcasting(n_fn)
-        where = "on native-dtype copies" if tier == "native" else "on the float64 copies"
-        try:
-            with torch.no_grad():
-                trial = n_fn(*_fresh(n_inputs))
-            if isinstance(trial, (torch.Tensor, tuple, list, dict)):
-                trial_outs, _ = _outputs(trial, where)
-                if [tuple(o.shape) for o in trial_outs] != out_shapes:
-                    raise ValueError(
-                        f"fn's output has shape(s) {out_shapes} on the original inputs but "
-                        f"{[tuple(o.shape) for o in trial_outs]} on the copies"
-                    )
-        except Exception as exc:  # noqa: BLE001 - any failure of user code in float64 triggers the fallback
-            failures.append(f"{type(exc).__name__}: {exc}")
-            if tier != tiers[-1]:
-                continue
-            where = "native-dtype" if tier == "native" else "float64"
-            raise TorchCheckError(
-                f"fn raised when evaluated on {where} copies of its inputs: {failures[0]}"
-            ) from exc
-        if not isinstance(trial, (torch.Tensor, tuple, list, dict)):
-            _outputs(trial, where)  # raises: fn returns no tensor at all (no fallback for that)
-        if tier == "upcast":
-            notes.append(
-                "fn mixes the checked tensors with float32 tensors it holds (data or weights it closes over: "
-                f"{failures[0]}); evaluated in float64 by upcasting every float tensor inside fn"
-            )
-        if tier == "native":
-            dtypes = sorted({str(n_inputs[i].dtype).replace("torch.", "") for i in checked}
-                            | {str(n_params[n].dtype).replace("torch.", "") for n in param_names})
-            numeric_dtype = "/".join(dtypes)
-            if double is None:
-                msg = (
-                    f"fn cannot run in float64 ({failures[0]}); finite differences computed in the "
-                    f"original dtype {numeric_dtype}, which is much less accurate"
-                )
-                notes.append(msg)
-                warnings.warn("verigrad.torch.check: " + msg, UserWarning, stacklevel=2)
-        break
+    n_fn, n_inputs, n_params, numeric_dtype = _numeric_side(
+        fn, module, inputs, is_tensor, checked, param_names, output, double, [tuple(o.shape) for o in outs], notes
+    )
 
     multi = len(outs) > 1
 
