@@ -8,7 +8,8 @@ lazily), ``to_dict`` (JSON-serialisable).
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator, Mapping
+import operator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -84,27 +85,26 @@ def _number(other: Any) -> Optional[float]:
     return None
 
 
+def _compare(op: Callable[[float, float], bool]) -> Callable[[Any, Any], Any]:
+    """A rich comparison ``op(float(self), other)`` against numbers and reports (NotImplemented otherwise)."""
+    def method(self: Any, other: Any) -> Any:
+        o = _number(other)
+        return NotImplemented if o is None else op(float(self), o)
+
+    method.__name__ = f"__{op.__name__}__"
+    return method
+
+
 class _Ordered:
     """``<``, ``<=``, ``>``, ``>=`` against numbers via ``float(report)`` (seed 002: ``check_gradients(...) < 1e-8``).
 
     Equality is left alone (a :class:`ModelReport` compares as a mapping).
     """
 
-    def __lt__(self, other: Any) -> bool:
-        o = _number(other)
-        return NotImplemented if o is None else float(self) < o  # type: ignore[arg-type]
-
-    def __le__(self, other: Any) -> bool:
-        o = _number(other)
-        return NotImplemented if o is None else float(self) <= o  # type: ignore[arg-type]
-
-    def __gt__(self, other: Any) -> bool:
-        o = _number(other)
-        return NotImplemented if o is None else float(self) > o  # type: ignore[arg-type]
-
-    def __ge__(self, other: Any) -> bool:
-        o = _number(other)
-        return NotImplemented if o is None else float(self) >= o  # type: ignore[arg-type]
+    __lt__ = _compare(operator.lt)
+    __le__ = _compare(operator.le)
+    __gt__ = _compare(operator.gt)
+    __ge__ = _compare(operator.ge)
 
 
 def _e(x: Optional[float]) -> str:
@@ -205,16 +205,15 @@ class GradientReport(_Ordered):
         reld = np.where(ev, _per_entry_rel(analytic, numerical), np.nan)
         self.max_abs_error = finite_max(absd)
         self.max_rel_error = finite_max(reld)
-        if ev.any():
-            with np.errstate(divide="ignore", invalid="ignore"):
-                ratio = np.where(ev, absd / np.maximum(tolerance, np.finfo(float).tiny), -np.inf)
-            ratio = np.where(np.isnan(ratio), np.inf, ratio)
-            flat = int(np.argmax(ratio))
-            ix = np.unravel_index(flat, self.shape) if self.shape else ()
-            self.worst = WorstEntry(
-                tuple(int(i) for i in ix), float(analytic.flat[flat]), float(numerical.flat[flat]),
-                float(absd.flat[flat]), float(reld.flat[flat]), float(np.asarray(tolerance).flat[flat]),
-            )
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.where(ev, absd / np.maximum(tolerance, np.finfo(float).tiny), -np.inf)
+        ratio = np.where(np.isnan(ratio), np.inf, ratio)
+        flat = int(np.argmax(ratio))
+        ix = np.unravel_index(flat, self.shape) if self.shape else ()
+        self.worst = WorstEntry(
+            tuple(int(i) for i in ix), float(analytic.flat[flat]), float(numerical.flat[flat]),
+            float(absd.flat[flat]), float(reld.flat[flat]), float(np.asarray(tolerance).flat[flat]),
+        )
 
     # --- verdict --------------------------------------------------------------------------------
     @property
