@@ -58,14 +58,18 @@ from vg_torch_functions import CASES, Case  # noqa: E402
 N_EVALS: dict[str, int] = {}
 
 
-def run_verigrad(case: Case, inputs) -> tuple[bool, str]:
+def run_verigrad(case: Case, inputs, probe: bool = False) -> tuple[bool, str]:
+    """verigrad's verdict and diagnosis kind; records the evaluations of the default check in N_EVALS."""
     try:
-        report = vt.check(case.fn, *inputs)
+        report = vt.check(case.fn, *inputs, probe=probe)
     except Exception as exc:  # noqa: BLE001 - counted as a failed check, named in the table
-        N_EVALS[case.name] = 0
-        return False, type(exc).__name__
-    N_EVALS[case.name] = report.n_evals
-    return bool(report.passed), str(report.diagnosis.kind)
+        report = None
+        verdict = False, type(exc).__name__
+    else:
+        verdict = bool(report.passed), str(report.diagnosis.kind)
+    if not probe:
+        N_EVALS[case.name] = 0 if report is None else report.n_evals
+    return verdict
 
 
 def _gradcheck_form(case: Case, inputs) -> tuple[Callable, tuple]:
@@ -132,17 +136,9 @@ def _raised(kind: str) -> bool:
     return kind not in ("ok", "fail", "ok, x.clone()", "fail, x.clone()")
 
 
-def run_verigrad_probe(case: Case, inputs) -> tuple[bool, str]:
-    try:
-        report = vt.check(case.fn, *inputs, probe=True)
-    except Exception as exc:  # noqa: BLE001 - counted as a failed check, named in the table
-        return False, type(exc).__name__
-    return bool(report.passed), str(report.diagnosis.kind)
-
-
 TOOLS: dict[str, Callable[[Case, tuple], tuple[bool, str]]] = {
     "verigrad": run_verigrad,
-    "probe": run_verigrad_probe,
+    "probe": lambda c, i: run_verigrad(c, i, probe=True),
     "gradcheck": lambda c, i: run_gradcheck(c, i, fast=False),
     "fast": lambda c, i: run_gradcheck(c, i, fast=True),
 }
