@@ -24,7 +24,7 @@ from verigrad.check import (
     gradient_check,
 )
 from verigrad.check.diagnosis import jsonable, name_factor
-from verigrad.check.engine import FAIL, KINK, PRECISION, finite_max, isclose_rel, rel_error
+from verigrad.check.engine import FAIL, KINK, PRECISION, finite_max, rel_error
 from verigrad.data import DataLoader, make_blobs, make_moons, make_quadratic, make_spirals, one_hot, train_test_split
 from verigrad.nn import CrossEntropyLoss, Dense, MSELoss, NeuralNetwork, SGD, Sigmoid, Tanh
 from verigrad.train import History, accuracy, evaluate, fit, mean_squared_error
@@ -235,13 +235,10 @@ def test_report_rel_error_is_computed_from_its_arrays():
     assert float(rep) == pytest.approx(1 / 3, rel=1e-6)
 
 
-def test_finite_max_and_isclose_rel():
-    """Seeded bugs: ``finite_max`` returning the minimum; ``isclose_rel`` with an absolute tolerance."""
+def test_finite_max_ignores_non_finite_values():
+    """Seeded bug: ``finite_max`` returning the minimum."""
     assert finite_max(np.array([np.nan, 3.0, -5.0, np.inf, 1.0])) == 3.0
     assert math.isnan(finite_max(np.array([np.nan, np.inf])))
-    assert isclose_rel(1000.5, 1000.0, 1e-3)
-    assert not isclose_rel(0.0105, 0.01, 1e-2)
-    assert not isclose_rel(float("nan"), 1.0, 1.0)
 
 
 # ---------------------------------------------------------------------------------------------

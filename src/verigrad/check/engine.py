@@ -1136,7 +1136,3 @@ def finite_max(v: np.ndarray) -> float:
     v = v[np.isfinite(v)]
     return float(v.max()) if v.size else float("nan")
 
-
-def isclose_rel(x: float, y: float, rtol: float) -> bool:
-    """``|x - y| <= rtol * |y|``."""
-    return math.isfinite(x) and abs(x - y) <= rtol * abs(y)
